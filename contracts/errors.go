@@ -1,0 +1,28 @@
+package contracts
+
+// Code is a stable, append-only error code that crosses a process boundary:
+// in a micro error reply (the Nats-Service-Error-Code header), in a failed
+// OCRResult, or in a usage event.
+type Code string
+
+// Error codes. Append only; never rename or reuse one.
+const (
+	CodeBadRequest          Code = "BAD_REQUEST"
+	CodeNotFound            Code = "NOT_FOUND"
+	CodeInternal            Code = "INTERNAL"
+	CodeUnsupportedMedia    Code = "UNSUPPORTED_MEDIA_TYPE"
+	CodeUnreadableImage     Code = "UNREADABLE_IMAGE"
+	CodeImageTooLarge       Code = "IMAGE_TOO_LARGE"
+	CodeUnsupportedLanguage Code = "UNSUPPORTED_LANGUAGE"
+	CodeTimeout             Code = "TIMEOUT"
+)
+
+// Error is the body of a failure that crosses a process boundary. Message is
+// safe to show to the end user: it never carries internal detail.
+type Error struct {
+	Code    Code   `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }

@@ -1,0 +1,41 @@
+package contracts
+
+// VerificationEvent records one key verification, published by keyservice to
+// SubjectEventsVerification. It never carries the key itself.
+type VerificationEvent struct {
+	EventID string `json:"eventId"`
+	// Time is unix milliseconds.
+	Time      int64      `json:"time"`
+	RequestID string     `json:"requestId,omitempty"`
+	KeyID     string     `json:"keyId,omitempty"`
+	APIID     string     `json:"apiId,omitempty"`
+	OwnerID   string     `json:"ownerId,omitempty"`
+	Outcome   VerifyCode `json:"outcome"`
+	// Cost is the credits this verification asked to spend.
+	Cost int64 `json:"cost"`
+	// CreditsRemaining is left after the verification; -1 = unlimited.
+	CreditsRemaining int64 `json:"creditsRemaining"`
+	// LatencyUs is the time keyservice spent deciding, in microseconds.
+	LatencyUs int64    `json:"latencyUs"`
+	Tags      []string `json:"tags,omitempty"`
+}
+
+// UsageEvent records one finished OCR job, published by the worker to
+// SubjectEventsUsage before the job is acknowledged.
+type UsageEvent struct {
+	EventID   string    `json:"eventId"`
+	Time      int64     `json:"time"`
+	RequestID string    `json:"requestId,omitempty"`
+	JobID     string    `json:"jobId"`
+	Producer  string    `json:"producer"`
+	KeyID     string    `json:"keyId,omitempty"`
+	OwnerID   string    `json:"ownerId,omitempty"`
+	Outcome   JobStatus `json:"outcome"`
+	// ErrorCode is set when Outcome is failed.
+	ErrorCode     Code     `json:"errorCode,omitempty"`
+	Pages         int64    `json:"pages"`
+	Bytes         int64    `json:"bytes"`
+	RecognitionMs int64    `json:"recognitionMs"`
+	Characters    int64    `json:"characters"`
+	Languages     []string `json:"languages,omitempty"`
+}

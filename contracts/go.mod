@@ -1,0 +1,3 @@
+module github.com/ocrstack/ocrstack/contracts
+
+go 1.26

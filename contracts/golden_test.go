@@ -1,0 +1,100 @@
+package contracts
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func ptr[T any](v T) *T { return &v }
+
+// TestGolden guards the wire format: every contract type, fully populated,
+// must marshal to exactly its golden file and unmarshal back unchanged, so a
+// renamed or retyped field fails here before it breaks another process.
+func TestGolden(t *testing.T) {
+	cases := []struct {
+		name string
+		v    any
+	}{
+		{"create_key_request", &CreateKeyRequest{
+			APIID: "api_ocr", Prefix: "ocr", ByteLength: 16, Name: "Production",
+			ExternalID: "ada@example.com", Meta: json.RawMessage(`{"name":"Ada"}`),
+			Expires: 1767225600000, Credits: &Credits{Remaining: 100},
+			Ratelimits: []Ratelimit{{Name: "requests", Limit: 6, Duration: 60000, AutoApply: true}},
+			Enabled:    ptr(true),
+		}},
+		{"create_key_response", &CreateKeyResponse{KeyID: "key_3ZbV9", Key: "ocr_4XJ8s"}},
+		{"verify_key_request", &VerifyKeyRequest{
+			Key: "ocr_4XJ8s", RequestID: "req_1", Credits: &VerifyCredits{Cost: 2}, Tags: []string{"route=/upload"},
+		}},
+		{"verify_key_response", &VerifyKeyResponse{
+			Valid: true, Code: VerifyValid, KeyID: "key_3ZbV9", APIID: "api_ocr", Name: "Production",
+			ExternalID: "ada@example.com", Meta: json.RawMessage(`{"name":"Ada"}`), Expires: 1767225600000,
+			Credits: ptr(int64(99)), Enabled: true,
+			Ratelimits: []RatelimitResult{{Name: "requests", Limit: 6, Duration: 60000, Remaining: 5, Reset: 1767225660000, AutoApply: true}},
+		}},
+		{"ocr_job", &OCRJob{
+			JobID: "job_1", RequestID: "req_1", Producer: "ingress", KeyID: "key_3ZbV9", OwnerID: "ada@example.com",
+			Languages: []string{"eng", "spa"}, Image: []byte{0x89, 'P', 'N', 'G'}, SubmittedAt: 1767225600000,
+		}},
+		{"ocr_job_ref", &OCRJob{JobID: "job_2", Producer: "billing-batch", ImageRef: "job_2", SubmittedAt: 1767225600000}},
+		{"ocr_result", &OCRResult{JobID: "job_1", RequestID: "req_1", Status: JobSucceeded, Text: "Hello", RecognitionMs: 120, CompletedAt: 1767225600500}},
+		{"ocr_result_failed", &OCRResult{JobID: "job_1", Status: JobFailed, Error: &Error{Code: CodeUnreadableImage, Message: "the image could not be decoded"}, CompletedAt: 1767225600500}},
+		{"verification_event", &VerificationEvent{
+			EventID: "evt_1", Time: 1767225600000, RequestID: "req_1", KeyID: "key_3ZbV9", APIID: "api_ocr",
+			OwnerID: "ada@example.com", Outcome: VerifyRateLimited, Cost: 1, CreditsRemaining: -1, LatencyUs: 85, Tags: []string{"route=/upload"},
+		}},
+		{"usage_event", &UsageEvent{
+			EventID: "job_1.usage", Time: 1767225600500, RequestID: "req_1", JobID: "job_1", Producer: "ingress",
+			KeyID: "key_3ZbV9", OwnerID: "ada@example.com", Outcome: JobFailed, ErrorCode: CodeUnreadableImage,
+			Pages: 1, Bytes: 2048, RecognitionMs: 120, Characters: 5, Languages: []string{"eng", "spa"},
+		}},
+		{"error", &Error{Code: CodeBadRequest, Message: "prefix must be at most 16 characters"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			compact, err := json.Marshal(tc.v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got bytes.Buffer
+			if err := json.Indent(&got, compact, "", "  "); err != nil {
+				t.Fatal(err)
+			}
+			got.WriteByte('\n')
+			path := filepath.Join("testdata", tc.name+".json")
+			if *update {
+				if err := os.WriteFile(path, got.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("read golden file (run go test -update): %v", err)
+			}
+			if !bytes.Equal(got.Bytes(), want) {
+				t.Errorf("wire format changed for %s:\ngot:\n%s\nwant:\n%s", tc.name, got.Bytes(), want)
+			}
+			// Decoding the golden file and encoding again must give the same
+			// bytes: a field that decodes but is not encoded (or the reverse)
+			// would be lost between two processes.
+			back := reflect.New(reflect.TypeOf(tc.v).Elem()).Interface()
+			if err := json.Unmarshal(want, back); err != nil {
+				t.Fatal(err)
+			}
+			again, err := json.Marshal(back)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(again, compact) {
+				t.Errorf("round trip changed %s:\ngot  %s\nwant %s", tc.name, again, compact)
+			}
+		})
+	}
+}

@@ -1,0 +1,49 @@
+package contracts
+
+// OCRJob is one image to recognise, published to SubjectJobs with the header
+// Nats-Msg-Id set to JobID (so a retried publish is queued once). Exactly one
+// of Image and ImageRef is set.
+type OCRJob struct {
+	// JobID is unique per job; the result arrives on ResultSubject(JobID).
+	// At most 64 characters of [A-Za-z0-9_-].
+	JobID     string `json:"jobId"`
+	RequestID string `json:"requestId,omitempty"`
+	// Producer names who submitted the job ("ingress", or an internal
+	// service's name); usage is recorded under it.
+	Producer string `json:"producer"`
+	// KeyID and OwnerID identify the API key that pays, when there is one.
+	KeyID   string `json:"keyId,omitempty"`
+	OwnerID string `json:"ownerId,omitempty"`
+	// Languages are Tesseract language codes; empty means eng+spa.
+	Languages []string `json:"languages,omitempty"`
+	// Image holds the image bytes (base64 in JSON) when they fit inline.
+	Image []byte `json:"image,omitempty"`
+	// ImageRef names an object in ImagesBucket holding the image.
+	ImageRef string `json:"imageRef,omitempty"`
+	// SubmittedAt is unix milliseconds.
+	SubmittedAt int64 `json:"submittedAt"`
+}
+
+// JobStatus is the final state of a job.
+type JobStatus string
+
+// Job statuses carried by OCRResult.
+const (
+	JobSucceeded JobStatus = "succeeded"
+	JobFailed    JobStatus = "failed"
+)
+
+// OCRResult is published once per job on ResultSubject(JobID).
+type OCRResult struct {
+	JobID     string    `json:"jobId"`
+	RequestID string    `json:"requestId,omitempty"`
+	Status    JobStatus `json:"status"`
+	// Text is the recognised text when Status is succeeded.
+	Text string `json:"text"`
+	// Error says why when Status is failed.
+	Error *Error `json:"error,omitempty"`
+	// RecognitionMs is the time spent in Tesseract, in milliseconds.
+	RecognitionMs int64 `json:"recognitionMs"`
+	// CompletedAt is unix milliseconds.
+	CompletedAt int64 `json:"completedAt"`
+}

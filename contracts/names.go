@@ -1,0 +1,81 @@
+package contracts
+
+import "time"
+
+// Service names, as registered with the NATS micro framework. Health checks
+// ping them on $SRV.PING.<name>.
+const (
+	KeyServiceName = "keyservice"
+	WorkerName     = "ocr-worker"
+	AnalyticsName  = "analytics"
+)
+
+// Key management, NATS request/reply served by keyservice in queue group
+// KeyServiceQueue.
+const (
+	SubjectKeysCreate = "keys.v1.create"
+	SubjectKeysVerify = "keys.v1.verify"
+	KeyServiceQueue   = "keyservice"
+)
+
+// OCR jobs. Producers (the ingress, or internal services) publish an OCRJob
+// to SubjectJobs; it lands on the work-queue stream JobsStream, shared by all
+// workers through the durable pull consumer JobsConsumer.
+const (
+	SubjectJobs  = "ocr.v1.jobs"
+	JobsStream   = "OCR_JOBS"
+	JobsConsumer = "ocr-workers"
+	// JobsMaxAge is how long an unclaimed job waits before the stream drops it.
+	JobsMaxAge = 24 * time.Hour
+)
+
+// OCR results. A worker publishes one OCRResult per job to
+// SubjectResultsPrefix + job id, kept on ResultsStream for ResultsMaxAge.
+// A producer subscribes to that subject before it publishes the job, or reads
+// the stream's last message for the subject afterwards.
+const (
+	SubjectResultsPrefix = "ocr.v1.results."
+	SubjectResultsAll    = "ocr.v1.results.>"
+	ResultsStream        = "OCR_RESULTS"
+	ResultsMaxAge        = 24 * time.Hour
+)
+
+// ResultSubject is the subject a job's result is published on.
+func ResultSubject(jobID string) string { return SubjectResultsPrefix + jobID }
+
+// Images larger than InlineImageMax bytes do not ride inside the job message
+// (NATS max_payload is 1 MiB by default): the producer puts them in the
+// Object Store bucket ImagesBucket and sets OCRJob.ImageRef to the object name.
+const (
+	ImagesBucket   = "ocr_images"
+	ImagesMaxAge   = 24 * time.Hour
+	InlineImageMax = 512 << 10
+)
+
+// Events for analytics, on the stream EventsStream. Every event message
+// carries Nats-Msg-Id = the event's id, so a republished event is stored once.
+const (
+	SubjectEventsAll          = "events.v1.>"
+	SubjectEventsVerification = "events.v1.verification"
+	SubjectEventsUsage        = "events.v1.usage"
+	EventsStream              = "OCR_EVENTS"
+	EventsConsumer            = "analytics"
+	// EventsMaxAge bounds how long events wait for analytics: an analytics or
+	// ClickHouse outage shorter than this loses nothing.
+	EventsMaxAge = 7 * 24 * time.Hour
+	// EventsDuplicateWindow is the stream's de-duplication window.
+	EventsDuplicateWindow = 2 * time.Minute
+)
+
+// Key-value buckets owned by keyservice.
+const (
+	KeysBucket     = "ocr_keys"
+	KeyStateBucket = "ocr_key_state"
+)
+
+// NATS message headers set by this platform. Nats-Msg-Id is NATS's own.
+const (
+	HeaderRequestID = "Ocr-Request-Id"
+	HeaderJobID     = "Ocr-Job-Id"
+	HeaderMsgID     = "Nats-Msg-Id"
+)

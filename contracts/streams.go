@@ -1,0 +1,36 @@
+package contracts
+
+import "time"
+
+// StreamSpec describes a JetStream stream as plain data. Every service that
+// publishes to or consumes from a stream creates it from the same spec
+// (CreateOrUpdateStream), so whichever starts first, the configuration is
+// identical and no two services fight over it.
+type StreamSpec struct {
+	Name     string
+	Subjects []string
+	// WorkQueue selects work-queue retention (a message is removed once
+	// acknowledged); otherwise limits retention.
+	WorkQueue bool
+	MaxAge    time.Duration
+	// MaxMsgsPerSubject is 0 for no limit.
+	MaxMsgsPerSubject int64
+	// Duplicates is the Nats-Msg-Id de-duplication window.
+	Duplicates time.Duration
+}
+
+// The platform's streams.
+var (
+	JobsStreamSpec = StreamSpec{
+		Name: JobsStream, Subjects: []string{SubjectJobs}, WorkQueue: true,
+		MaxAge: JobsMaxAge, Duplicates: 2 * time.Minute,
+	}
+	ResultsStreamSpec = StreamSpec{
+		Name: ResultsStream, Subjects: []string{SubjectResultsAll},
+		MaxAge: ResultsMaxAge, MaxMsgsPerSubject: 1, Duplicates: 2 * time.Minute,
+	}
+	EventsStreamSpec = StreamSpec{
+		Name: EventsStream, Subjects: []string{SubjectEventsAll},
+		MaxAge: EventsMaxAge, Duplicates: EventsDuplicateWindow,
+	}
+)

@@ -1,0 +1,20 @@
+// Command keyservice serves API key creation and verification over NATS,
+// keeping keys and limits in JetStream KV.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "keyservice:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/keyservice/internal/config"
+	"github.com/ocrstack/ocrstack/keyservice/internal/service"
+	"github.com/ocrstack/ocrstack/keyservice/internal/store"
+	"github.com/ocrstack/ocrstack/keyservice/internal/streams"
+)
+
+// run starts keyservice and serves until ctx is done, then shuts down in
+// reverse order: stop taking requests, answer those in flight, flush events,
+// drain the connection.
+func run(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})).With("service", contracts.KeyServiceName)
+
+	closed := make(chan struct{})
+	nc, err := nats.Connect(cfg.NATSURL, nats.Name(contracts.KeyServiceName), nats.MaxReconnects(-1),
+		nats.ReconnectWait(500*time.Millisecond), nats.RetryOnFailedConnect(true),
+		nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+	if err != nil {
+		return fmt.Errorf("connect to nats: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
+		log.Error("verification event not stored", "subject", m.Subject, "err", err)
+	}))
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := streams.Ensure(setupCtx, js, contracts.EventsStreamSpec); err != nil {
+		return err
+	}
+	st, err := store.Open(setupCtx, js)
+	if err != nil {
+		return err
+	}
+	svc := service.New(service.Config{Store: st, JS: js, Logger: log, Concurrency: cfg.Concurrency})
+	m, err := svc.Register(nc)
+	if err != nil {
+		return fmt.Errorf("register service: %w", err)
+	}
+	log.Info("serving", "subjects", []string{contracts.SubjectKeysCreate, contracts.SubjectKeysVerify}, "nats", cfg.NATSURL)
+	<-ctx.Done()
+
+	log.Info("shutting down")
+	if err := m.Stop(); err != nil {
+		log.Warn("stop service", "err", err)
+	}
+	svc.Wait()
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(cfg.ShutdownTimeout):
+		log.Error("verification events still unacknowledged at shutdown", "pending", js.PublishAsyncPending())
+	}
+	if err := nc.Drain(); err != nil {
+		log.Warn("drain", "err", err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(cfg.ShutdownTimeout):
+		log.Warn("nats drain timed out")
+	}
+	return nil
+}
