@@ -1,0 +1,67 @@
+// Package apierr defines the ingress's public errors: an HTTP status, a
+// stable reason code clients can switch on, and a message safe to show.
+// The reason codes are append-only; the PicToText ones keep its names.
+package apierr
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+// Reason is a stable machine-readable error code.
+type Reason string
+
+// Reasons. Append only; never rename one.
+const (
+	InvalidAuthHeader    Reason = "INVALID_AUTH_HEADER"
+	InvalidAPIKey        Reason = "INVALID_API_KEY"
+	InsufficientCredits  Reason = "INSUFFICIENT_CREDITS"
+	RateLimited          Reason = "RATE_LIMITED"
+	MissingImage         Reason = "MISSING_IMAGE"
+	EmptyImage           Reason = "EMPTY_IMAGE"
+	InvalidBase64        Reason = "INVALID_BASE64"
+	InvalidRequest       Reason = "INVALID_REQUEST"
+	ImageTooLarge        Reason = "IMAGE_TOO_LARGE"
+	UnsupportedMediaType Reason = "UNSUPPORTED_MEDIA_TYPE"
+	UnreadableImage      Reason = "UNREADABLE_IMAGE"
+	ImageTooManyPixels   Reason = "IMAGE_TOO_MANY_PIXELS"
+	UnsupportedLanguage  Reason = "UNSUPPORTED_LANGUAGE"
+	NotFound             Reason = "NOT_FOUND"
+	MethodNotAllowed     Reason = "METHOD_NOT_ALLOWED"
+	Unavailable          Reason = "SERVICE_UNAVAILABLE"
+	OCRTimeout           Reason = "OCR_TIMEOUT"
+	Internal             Reason = "INTERNAL"
+	Forbidden            Reason = "FORBIDDEN"
+)
+
+// Error is a public error. Handlers return it; the one error handler renders
+// it in the dialect of the route.
+type Error struct {
+	Status  int
+	Reason  Reason
+	Message string
+	// RetryAfter, in seconds, is sent as Retry-After when positive.
+	RetryAfter int
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string {
+	return fmt.Sprintf("%d %s: %s", e.Status, e.Reason, e.Message)
+}
+
+// StatusText is the HTTP reason phrase, PicToText's "status" field.
+func (e *Error) StatusText() string { return http.StatusText(e.Status) }
+
+// RetryAfterHeader returns the Retry-After value, or "" for none.
+func (e *Error) RetryAfterHeader() string {
+	if e.RetryAfter <= 0 {
+		return ""
+	}
+	return strconv.Itoa(e.RetryAfter)
+}
+
+// New returns an Error.
+func New(status int, reason Reason, message string) *Error {
+	return &Error{Status: status, Reason: reason, Message: message}
+}

@@ -1,0 +1,109 @@
+// Package config loads the ingress's configuration from the environment.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the ingress's configuration.
+type Config struct {
+	// HTTPAddr is OCR_HTTP_ADDR, default 127.0.0.1:8080.
+	HTTPAddr string
+	// NATSURL is OCR_NATS_URL, default nats://127.0.0.1:4222.
+	NATSURL string
+	// RootKey is OCR_ROOT_KEY, the administrator's key (at least 24
+	// characters). Admin routes stay closed without it.
+	RootKey string
+	// APIID is OCR_API_ID, the key space of signup keys; default api_ocr.
+	APIID string
+	// MaxImageBytes is OCR_MAX_IMAGE_BYTES, default 20 MiB.
+	MaxImageBytes int
+	// SyncWait is OCR_SYNC_WAIT, how long a request waits for OCR; default 60s.
+	SyncWait time.Duration
+	// CallTimeout is OCR_CALL_TIMEOUT, for each keyservice call; default 3s.
+	CallTimeout time.Duration
+	// ShutdownTimeout is OCR_SHUTDOWN_TIMEOUT, default 30s.
+	ShutdownTimeout time.Duration
+	// LogLevel is OCR_LOG_LEVEL: debug, info, warn or error; default info.
+	LogLevel string
+}
+
+// Load reads the configuration through getenv and validates it, reporting
+// every problem at once.
+func Load(getenv func(string) string) (Config, error) {
+	c := Config{
+		HTTPAddr: or(getenv("OCR_HTTP_ADDR"), "127.0.0.1:8080"), NATSURL: or(getenv("OCR_NATS_URL"), "nats://127.0.0.1:4222"),
+		RootKey: getenv("OCR_ROOT_KEY"), APIID: or(getenv("OCR_API_ID"), "api_ocr"), LogLevel: or(getenv("OCR_LOG_LEVEL"), "info"),
+	}
+	var errs []error
+	c.MaxImageBytes = intVar(getenv, "OCR_MAX_IMAGE_BYTES", 20<<20, &errs)
+	c.SyncWait = durVar(getenv, "OCR_SYNC_WAIT", 60*time.Second, &errs)
+	c.CallTimeout = durVar(getenv, "OCR_CALL_TIMEOUT", 3*time.Second, &errs)
+	c.ShutdownTimeout = durVar(getenv, "OCR_SHUTDOWN_TIMEOUT", 30*time.Second, &errs)
+	return c, errors.Join(append(errs, c.Validate())...)
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("OCR_HTTP_ADDR %q: want host:port", c.HTTPAddr))
+	}
+	if !strings.HasPrefix(c.NATSURL, "nats://") && !strings.HasPrefix(c.NATSURL, "tls://") {
+		errs = append(errs, fmt.Errorf("OCR_NATS_URL %q: want nats://host:port or tls://host:port", c.NATSURL))
+	}
+	if c.RootKey != "" && len(c.RootKey) < 24 {
+		errs = append(errs, errors.New("OCR_ROOT_KEY: at least 24 characters"))
+	}
+	if c.MaxImageBytes < 1024 || c.MaxImageBytes > 256<<20 {
+		errs = append(errs, fmt.Errorf("OCR_MAX_IMAGE_BYTES %d: want 1024..268435456", c.MaxImageBytes))
+	}
+	for name, d := range map[string]time.Duration{"OCR_SYNC_WAIT": c.SyncWait, "OCR_CALL_TIMEOUT": c.CallTimeout, "OCR_SHUTDOWN_TIMEOUT": c.ShutdownTimeout} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: want a positive duration", name))
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("OCR_LOG_LEVEL %q: want debug, info, warn or error", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func intVar(getenv func(string) string, name string, def int, errs *[]error) int {
+	v := getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("%s: %w", name, err))
+	}
+	return n
+}
+
+func durVar(getenv func(string) string, name string, def time.Duration, errs *[]error) time.Duration {
+	v := getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("%s: %w", name, err))
+		return def
+	}
+	return d
+}

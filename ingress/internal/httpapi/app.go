@@ -1,0 +1,89 @@
+// Package httpapi is the public HTTP API of the platform, on fiber: the
+// tutorial's routes (/signup, /upload, /uploadBase64) and PicToText's
+// (/api/v1/ocr) with their exact shapes, plus health checks.
+//
+// A request to an OCR route is checked in this order: the Authorization
+// header's form (401), the image (400, 413, 415), then the key itself with
+// keyservice (401, 402, 429), so a malformed request never spends credits.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/ocrstack/ocrstack/contracts"
+)
+
+// Keys is what the API needs of keyservice.
+type Keys interface {
+	Verify(ctx context.Context, req contracts.VerifyKeyRequest) (contracts.VerifyKeyResponse, error)
+	Create(ctx context.Context, req contracts.CreateKeyRequest) (contracts.CreateKeyResponse, error)
+}
+
+// Jobs runs OCR jobs.
+type Jobs interface {
+	Submit(ctx context.Context, job contracts.OCRJob, image []byte, wait time.Duration) (contracts.OCRResult, error)
+}
+
+// Config holds the API's dependencies and limits.
+type Config struct {
+	Keys   Keys
+	Jobs   Jobs
+	Logger *slog.Logger
+	// Ready reports each dependency's health by name; nil errors mean ready.
+	Ready func(ctx context.Context) map[string]error
+	// APIID is the key space signup creates keys in.
+	APIID string
+	// MaxImageBytes bounds an uploaded image after decoding.
+	MaxImageBytes int
+	// SyncWait is how long a request waits for its OCR result.
+	SyncWait time.Duration
+	// CallTimeout bounds each call to keyservice.
+	CallTimeout time.Duration
+	// Trial is the plan a signup key gets.
+	Trial Plan
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Plan is what a new key is granted.
+type Plan struct {
+	// Credits is the number of OCR requests allowed in total.
+	Credits int64
+	// RateLimit requests per RateWindow.
+	RateLimit  int64
+	RateWindow time.Duration
+	// Lifetime is how long the key lives.
+	Lifetime time.Duration
+}
+
+type api struct{ cfg Config }
+
+// New returns the fiber app serving the API.
+func New(cfg Config) *fiber.App {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &api{cfg: cfg}
+	app := fiber.New(fiber.Config{
+		AppName:               "ocrstack-ingress",
+		BodyLimit:             cfg.MaxImageBytes*4/3 + 1<<20, // room for base64 and multipart framing
+		ErrorHandler:          a.handleError,
+		DisableStartupMessage: true,
+		ReadTimeout:           60 * time.Second,
+		WriteTimeout:          60 * time.Second,
+		IdleTimeout:           120 * time.Second,
+	})
+	app.Use(recover.New())
+	app.Use(a.requestID)
+	app.Get("/livez", a.livez)
+	app.Get("/readyz", a.readyz)
+	app.Post("/signup", a.signup)
+	app.Post("/upload", a.upload)
+	app.Post("/uploadBase64", a.uploadBase64)
+	app.Post("/api/v1/ocr", a.pictotextOCR)
+	return app
+}

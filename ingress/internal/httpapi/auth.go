@@ -1,0 +1,97 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ingress/internal/apierr"
+	"github.com/ocrstack/ocrstack/ingress/internal/keysclient"
+)
+
+// maxKeyLength bounds the key read from a header; keyservice refuses longer.
+const maxKeyLength = 512
+
+// bearer returns the key of an "Authorization: Bearer <key>" header.
+func bearer(c *fiber.Ctx) (string, error) {
+	h := c.Get(fiber.HeaderAuthorization)
+	scheme, key, ok := strings.Cut(strings.TrimSpace(h), " ")
+	key = strings.TrimSpace(key)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || key == "" || len(key) > maxKeyLength || strings.ContainsAny(key, " \t") {
+		return "", apierr.New(fiber.StatusUnauthorized, apierr.InvalidAuthHeader,
+			"Missing or malformed Authorization header; use: Authorization: Bearer YOUR_API_KEY")
+	}
+	return key, nil
+}
+
+// verify asks keyservice whether key may run one OCR request now, sets the
+// rate-limit and credit headers, and returns the verification when valid.
+func (a *api) verify(ctx context.Context, c *fiber.Ctx, key, route string) (contracts.VerifyKeyResponse, error) {
+	v, err := a.cfg.Keys.Verify(ctx, contracts.VerifyKeyRequest{
+		Key: key, RequestID: requestIDOf(c), Tags: []string{"route=" + route},
+	})
+	if errors.Is(err, keysclient.ErrUnavailable) {
+		a.cfg.Logger.Error("verify key", "request_id", requestIDOf(c), "err", err)
+		return v, &apierr.Error{Status: fiber.StatusServiceUnavailable, Reason: apierr.Unavailable,
+			Message: "Key verification is unavailable; please retry", RetryAfter: 1}
+	}
+	if err != nil {
+		return v, err
+	}
+	a.limitHeaders(c, v)
+	return v, outcomeError(v, a.cfg.Now().UnixMilli())
+}
+
+// limitHeaders sets X-RateLimit-* from the limit closest to exhaustion, and
+// X-Credits-Remaining when the key has credits. Reset is in unix seconds.
+func (a *api) limitHeaders(c *fiber.Ctx, v contracts.VerifyKeyResponse) {
+	if rl, ok := tightest(v.Ratelimits); ok {
+		c.Set("X-RateLimit-Limit", strconv.FormatInt(rl.Limit, 10))
+		c.Set("X-RateLimit-Remaining", strconv.FormatInt(rl.Remaining, 10))
+		c.Set("X-RateLimit-Reset", strconv.FormatInt((rl.Reset+999)/1000, 10))
+	}
+	if v.Credits != nil {
+		c.Set("X-Credits-Remaining", strconv.FormatInt(*v.Credits, 10))
+	}
+}
+
+func tightest(rls []contracts.RatelimitResult) (contracts.RatelimitResult, bool) {
+	if len(rls) == 0 {
+		return contracts.RatelimitResult{}, false
+	}
+	best := rls[0]
+	for _, rl := range rls[1:] {
+		if rl.Exceeded && !best.Exceeded || rl.Remaining < best.Remaining {
+			best = rl
+		}
+	}
+	return best, true
+}
+
+// outcomeError maps a verification outcome to a public error, nil for VALID.
+func outcomeError(v contracts.VerifyKeyResponse, nowMs int64) error {
+	switch v.Code {
+	case contracts.VerifyValid:
+		return nil
+	case contracts.VerifyNotFound, contracts.VerifyDisabled, contracts.VerifyExpired:
+		return apierr.New(fiber.StatusUnauthorized, apierr.InvalidAPIKey, "Invalid or inactive API key")
+	case contracts.VerifyUsageExceeded:
+		return apierr.New(fiber.StatusPaymentRequired, apierr.InsufficientCredits,
+			"The key has no remaining credits; upgrade your plan or buy credits")
+	case contracts.VerifyRateLimited:
+		retry := 1
+		for _, rl := range v.Ratelimits {
+			if rl.Exceeded {
+				retry = max(retry, int((rl.Reset-nowMs+999)/1000))
+			}
+		}
+		return &apierr.Error{Status: fiber.StatusTooManyRequests, Reason: apierr.RateLimited,
+			Message: "Rate limit exceeded; retry after " + itoa(retry) + " s", RetryAfter: retry}
+	case contracts.VerifyForbidden, contracts.VerifyInsufficientPermissions:
+		return apierr.New(fiber.StatusForbidden, apierr.Forbidden, "The key may not use this route")
+	}
+	return apierr.New(fiber.StatusInternalServerError, apierr.Internal, "Unknown verification outcome")
+}

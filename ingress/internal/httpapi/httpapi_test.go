@@ -1,0 +1,361 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ingress/internal/jobs"
+	"github.com/ocrstack/ocrstack/ingress/internal/keysclient"
+	"github.com/stretchr/testify/require"
+)
+
+// pngBytes is the start of a PNG: enough for the ingress's format check, which
+// is all the ingress decides; decoding is the worker's job.
+var pngBytes = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR")
+
+// stubKeys answers verifications by key: "good", "limited", "spent", else NOT_FOUND.
+type stubKeys struct {
+	verifies atomic.Int64
+	created  contracts.CreateKeyRequest
+	err      error
+}
+
+func (s *stubKeys) Verify(_ context.Context, r contracts.VerifyKeyRequest) (contracts.VerifyKeyResponse, error) {
+	s.verifies.Add(1)
+	if s.err != nil {
+		return contracts.VerifyKeyResponse{}, s.err
+	}
+	credits := int64(7)
+	rl := contracts.RatelimitResult{Name: "requests", Limit: 6, Duration: 60_000, Remaining: 5, Reset: 1_767_225_660_000, AutoApply: true}
+	switch r.Key {
+	case "good":
+		return contracts.VerifyKeyResponse{Valid: true, Code: contracts.VerifyValid, KeyID: "key_1", ExternalID: "ada@example.com", Credits: &credits, Ratelimits: []contracts.RatelimitResult{rl}}, nil
+	case "limited":
+		rl.Remaining, rl.Exceeded = 0, true
+		return contracts.VerifyKeyResponse{Code: contracts.VerifyRateLimited, KeyID: "key_1", Ratelimits: []contracts.RatelimitResult{rl}}, nil
+	case "spent":
+		zero := int64(0)
+		return contracts.VerifyKeyResponse{Code: contracts.VerifyUsageExceeded, KeyID: "key_1", Credits: &zero}, nil
+	case "expired":
+		return contracts.VerifyKeyResponse{Code: contracts.VerifyExpired, KeyID: "key_1"}, nil
+	}
+	return contracts.VerifyKeyResponse{Code: contracts.VerifyNotFound}, nil
+}
+
+func (s *stubKeys) Create(_ context.Context, r contracts.CreateKeyRequest) (contracts.CreateKeyResponse, error) {
+	s.created = r
+	return contracts.CreateKeyResponse{KeyID: "key_new", Key: "ocr_secret"}, s.err
+}
+
+// stubJobs returns a fixed result or error and remembers the job.
+type stubJobs struct {
+	result contracts.OCRResult
+	err    error
+	job    contracts.OCRJob
+	image  []byte
+}
+
+func (s *stubJobs) Submit(_ context.Context, job contracts.OCRJob, image []byte, _ time.Duration) (contracts.OCRResult, error) {
+	s.job, s.image = job, image
+	res := s.result
+	res.JobID = job.JobID
+	return res, s.err
+}
+
+var now = time.UnixMilli(1_767_225_630_000)
+
+func newApp(keys *stubKeys, j *stubJobs) *fiber.App {
+	return New(Config{
+		Keys: keys, Jobs: j, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Ready: func(context.Context) map[string]error { return map[string]error{"nats": nil} },
+		APIID: "api_ocr", MaxImageBytes: 1 << 20, SyncWait: time.Second, CallTimeout: time.Second,
+		Trial: Plan{Credits: 100, RateLimit: 6, RateWindow: time.Minute, Lifetime: 30 * 24 * time.Hour},
+		Now:   func() time.Time { return now },
+	})
+}
+
+// request builds a request for route with the image in that route's shape.
+func request(t *testing.T, route, auth string, image []byte) *http.Request {
+	t.Helper()
+	var body bytes.Buffer
+	ctype := "application/json"
+	switch route {
+	case "/uploadBase64":
+		fmt.Fprintf(&body, `{"imageBase64":%q}`, base64.StdEncoding.EncodeToString(image))
+	default:
+		field := map[string]string{"/upload": "sampleFile", "/api/v1/ocr": "image"}[route]
+		mw := multipart.NewWriter(&body)
+		fw, err := mw.CreateFormFile(field, "scan.png")
+		require.NoError(t, err)
+		_, _ = fw.Write(image)
+		require.NoError(t, mw.WriteField("documentType", "receipt"))
+		require.NoError(t, mw.Close())
+		ctype = mw.FormDataContentType()
+	}
+	req := httptest.NewRequest(http.MethodPost, route, &body)
+	req.Header.Set("Content-Type", ctype)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	return req
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func do(t *testing.T, app *fiber.App, req *http.Request) response {
+	t.Helper()
+	resp, err := app.Test(req, -1)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	var body map[string]any
+	require.NoError(t, json.Unmarshal(raw, &body), "body %s", raw)
+	return response{status: resp.StatusCode, header: resp.Header, body: body, raw: string(raw)}
+}
+
+// reason extracts the stable reason from either dialect.
+func reason(r response) string {
+	if e, ok := r.body["error"].(map[string]any); ok {
+		return e["details"].([]any)[0].(map[string]any)["reason"].(string)
+	}
+	s, _ := r.body["reason"].(string)
+	return s
+}
+
+var ocrRoutes = []string{"/upload", "/uploadBase64", "/api/v1/ocr"}
+
+// TestAuthErrors checks every OCR route's answer to each kind of bad key:
+// status, stable reason, Retry-After and the rate-limit headers.
+func TestAuthErrors(t *testing.T) {
+	cases := []struct {
+		name       string
+		auth       string
+		wantStatus int
+		wantReason string
+	}{
+		{"no header", "", 401, "INVALID_AUTH_HEADER"},
+		{"basic scheme", "Basic Z29vZA==", 401, "INVALID_AUTH_HEADER"},
+		{"bearer without key", "Bearer ", 401, "INVALID_AUTH_HEADER"},
+		{"bearer with two words", "Bearer good extra", 401, "INVALID_AUTH_HEADER"},
+		{"unknown key", "Bearer nope", 401, "INVALID_API_KEY"},
+		{"expired key", "Bearer expired", 401, "INVALID_API_KEY"},
+		{"rate limited", "Bearer limited", 429, "RATE_LIMITED"},
+		{"no credits", "Bearer spent", 402, "INSUFFICIENT_CREDITS"},
+	}
+	for _, route := range ocrRoutes {
+		for _, tc := range cases {
+			t.Run(route+"/"+tc.name, func(t *testing.T) {
+				keys := &stubKeys{}
+				jb := &stubJobs{}
+				r := do(t, newApp(keys, jb), request(t, route, tc.auth, pngBytes))
+				require.Equal(t, tc.wantStatus, r.status, r.raw)
+				require.Equal(t, tc.wantReason, reason(r), r.raw)
+				require.NotEmpty(t, r.header.Get("X-Request-Id"))
+				require.Empty(t, jb.job.JobID, "a refused request reached the job queue")
+				if tc.wantStatus == 429 {
+					require.Equal(t, "30", r.header.Get("Retry-After"))
+					require.Equal(t, "6", r.header.Get("X-RateLimit-Limit"))
+					require.Equal(t, "0", r.header.Get("X-RateLimit-Remaining"))
+					require.Equal(t, "1767225660", r.header.Get("X-RateLimit-Reset"))
+				}
+				if route == "/api/v1/ocr" {
+					require.Equal(t, float64(tc.wantStatus), r.body["error"].(map[string]any)["code"])
+					require.Equal(t, http.StatusText(tc.wantStatus), r.body["error"].(map[string]any)["status"])
+				} else {
+					require.Nil(t, r.body["text"])
+					require.NotEmpty(t, r.body["error"])
+				}
+			})
+		}
+	}
+}
+
+// TestSuccess checks the exact success bodies and what reaches the job.
+func TestSuccess(t *testing.T) {
+	for _, route := range ocrRoutes {
+		t.Run(route, func(t *testing.T) {
+			keys := &stubKeys{}
+			jb := &stubJobs{result: contracts.OCRResult{Status: contracts.JobSucceeded, Text: "Hola world"}}
+			req := request(t, route, "Bearer good", pngBytes)
+			req.Header.Set("X-Request-Id", "client-req-1")
+			r := do(t, newApp(keys, jb), req)
+			require.Equal(t, 200, r.status, r.raw)
+			require.Equal(t, "client-req-1", r.header.Get("X-Request-Id"))
+			require.Equal(t, "5", r.header.Get("X-RateLimit-Remaining"))
+			require.Equal(t, "7", r.header.Get("X-Credits-Remaining"))
+			require.Equal(t, pngBytes, jb.image)
+			require.Equal(t, "client-req-1", jb.job.RequestID)
+			require.Equal(t, "key_1", jb.job.KeyID)
+			require.Equal(t, "ada@example.com", jb.job.OwnerID)
+			if route == "/api/v1/ocr" {
+				require.JSONEq(t, `{"requestId":"client-req-1","jobId":"`+jb.job.JobID+`","documentType":"receipt","text":"Hola world"}`, r.raw)
+			} else {
+				require.Equal(t, `{"text":"Hola world","error":null}`, r.raw)
+			}
+		})
+	}
+}
+
+// TestBadInput checks that malformed requests get a 4xx with a stable reason
+// and never spend a verification.
+func TestBadInput(t *testing.T) {
+	multipartText := func(field string) *http.Request {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		_ = mw.WriteField(field, "iVBORw0KGgo=")
+		_ = mw.Close()
+		req := httptest.NewRequest(http.MethodPost, "/api/v1/ocr", &body)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		return req
+	}
+	raw := func(route, ctype, body string) *http.Request {
+		req := httptest.NewRequest(http.MethodPost, route, strings.NewReader(body))
+		req.Header.Set("Content-Type", ctype)
+		return req
+	}
+	cases := []struct {
+		name       string
+		req        *http.Request
+		wantStatus int
+		wantReason string
+	}{
+		{"upload: empty body", raw("/upload", "multipart/form-data; boundary=x", ""), 400, "MISSING_IMAGE"},
+		{"upload: not multipart", raw("/upload", "application/json", `{}`), 400, "MISSING_IMAGE"},
+		{"upload: empty file", request(t, "/upload", "", nil), 400, "EMPTY_IMAGE"},
+		{"upload: text file", request(t, "/upload", "", []byte("just some text")), 415, "UNSUPPORTED_MEDIA_TYPE"},
+		{"upload: too large", request(t, "/upload", "", append(append([]byte{}, pngBytes...), make([]byte, 1<<20)...)), 413, "IMAGE_TOO_LARGE"},
+		{"pictotext: image as text value", multipartText("image"), 400, "MISSING_IMAGE"},
+		{"pictotext: wrong field", request(t, "/upload", "", pngBytes), 400, "MISSING_IMAGE"},
+		{"base64: empty body", raw("/uploadBase64", "application/json", ""), 400, "INVALID_REQUEST"},
+		{"base64: not JSON", raw("/uploadBase64", "application/json", "{"), 400, "INVALID_REQUEST"},
+		{"base64: field missing", raw("/uploadBase64", "application/json", `{"image":"x"}`), 400, "MISSING_IMAGE"},
+		{"base64: empty", raw("/uploadBase64", "application/json", `{"imageBase64":""}`), 400, "EMPTY_IMAGE"},
+		{"base64: invalid", raw("/uploadBase64", "application/json", `{"imageBase64":"!!!notbase64"}`), 400, "INVALID_BASE64"},
+		{"base64: not an image", raw("/uploadBase64", "application/json", `{"imageBase64":"aGVsbG8gd29ybGQ="}`), 415, "UNSUPPORTED_MEDIA_TYPE"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.req.Header.Get("Authorization") == "" {
+				tc.req.Header.Set("Authorization", "Bearer good")
+			}
+			if tc.name == "pictotext: wrong field" {
+				tc.req.URL.Path = "/api/v1/ocr"
+				tc.req.RequestURI = "/api/v1/ocr"
+			}
+			keys := &stubKeys{}
+			r := do(t, newApp(keys, &stubJobs{}), tc.req)
+			require.Equal(t, tc.wantStatus, r.status, r.raw)
+			require.Equal(t, tc.wantReason, reason(r), r.raw)
+			require.Zero(t, keys.verifies.Load(), "bad input spent a verification")
+		})
+	}
+}
+
+// TestJobFailures checks how worker failures and outages reach the client.
+func TestJobFailures(t *testing.T) {
+	cases := []struct {
+		name       string
+		jobs       *stubJobs
+		keysErr    error
+		wantStatus int
+		wantReason string
+	}{
+		{"unreadable", &stubJobs{result: contracts.OCRResult{Status: contracts.JobFailed, Error: &contracts.Error{Code: contracts.CodeUnreadableImage, Message: "bad"}}}, nil, 422, "UNREADABLE_IMAGE"},
+		{"too many pixels", &stubJobs{result: contracts.OCRResult{Status: contracts.JobFailed, Error: &contracts.Error{Code: contracts.CodeImageTooLarge}}}, nil, 422, "IMAGE_TOO_MANY_PIXELS"},
+		{"failed without reason", &stubJobs{result: contracts.OCRResult{Status: contracts.JobFailed}}, nil, 500, "INTERNAL"},
+		{"no result in time", &stubJobs{err: fmt.Errorf("x: %w", jobs.ErrTimeout)}, nil, 503, "OCR_TIMEOUT"},
+		{"queue down", &stubJobs{err: fmt.Errorf("x: %w", jobs.ErrUnavailable)}, nil, 503, "SERVICE_UNAVAILABLE"},
+		{"keyservice down", &stubJobs{}, fmt.Errorf("x: %w", keysclient.ErrUnavailable), 503, "SERVICE_UNAVAILABLE"},
+		{"unexpected error", &stubJobs{err: errors.New("boom")}, nil, 500, "INTERNAL"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := do(t, newApp(&stubKeys{err: tc.keysErr}, tc.jobs), request(t, "/api/v1/ocr", "Bearer good", pngBytes))
+			require.Equal(t, tc.wantStatus, r.status, r.raw)
+			require.Equal(t, tc.wantReason, reason(r), r.raw)
+			require.NotContains(t, r.raw, "boom", "internal detail leaked")
+			if tc.wantStatus == 503 {
+				require.NotEmpty(t, r.header.Get("Retry-After"))
+			}
+		})
+	}
+}
+
+// TestSignup checks the tutorial's signup contract and what key it asks for.
+func TestSignup(t *testing.T) {
+	keys := &stubKeys{}
+	app := newApp(keys, &stubJobs{})
+	req := httptest.NewRequest(http.MethodPost, "/signup", strings.NewReader(`{"email":"ada@example.com","name":"Ada"}`))
+	req.Header.Set("Content-Type", "application/json")
+	r := do(t, app, req)
+	require.Equal(t, 200, r.status, r.raw)
+	require.JSONEq(t, `{"keys":[{"key":"ocr_secret","keyId":"key_new"}],"error":null}`, r.raw)
+	c := keys.created
+	require.Equal(t, "ocr", c.Prefix)
+	require.Equal(t, 16, c.ByteLength)
+	require.Equal(t, "ada@example.com", c.ExternalID)
+	require.JSONEq(t, `{"name":"Ada","email":"ada@example.com"}`, string(c.Meta))
+	require.Equal(t, now.Add(30*24*time.Hour).UnixMilli(), c.Expires)
+	require.Equal(t, int64(100), c.Credits.Remaining)
+	require.Equal(t, []contracts.Ratelimit{{Name: "requests", Limit: 6, Duration: 60_000, AutoApply: true}}, c.Ratelimits)
+
+	for _, body := range []string{``, `{`, `{"email":"not-an-email"}`, `{"email":"Ada <ada@example.com>"}`, `{"email":"a@b.c","name":"` + strings.Repeat("x", 201) + `"}`} {
+		req := httptest.NewRequest(http.MethodPost, "/signup", strings.NewReader(body))
+		r := do(t, app, req)
+		require.Equal(t, 400, r.status, body)
+		require.Nil(t, r.body["keys"])
+		require.Equal(t, "INVALID_REQUEST", r.body["reason"])
+	}
+}
+
+// TestHealth checks /livez and that /readyz follows its dependencies.
+func TestHealth(t *testing.T) {
+	app := newApp(&stubKeys{}, &stubJobs{})
+	require.Equal(t, 200, do(t, app, httptest.NewRequest(http.MethodGet, "/livez", nil)).status)
+	require.Equal(t, 200, do(t, app, httptest.NewRequest(http.MethodGet, "/readyz", nil)).status)
+	down := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxImageBytes: 1 << 20,
+		Ready: func(context.Context) map[string]error {
+			return map[string]error{"ocr-worker": errors.New("no instance answers")}
+		}})
+	r := do(t, down, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	require.Equal(t, 503, r.status)
+	require.Equal(t, "no instance answers", r.body["checks"].(map[string]any)["ocr-worker"])
+	r = do(t, down, httptest.NewRequest(http.MethodGet, "/nowhere", nil))
+	require.Equal(t, 404, r.status)
+	require.Equal(t, "NOT_FOUND", reason(r))
+}
+
+// FuzzDecodeBase64Image checks the base64 decoder never panics and never
+// returns more than the limit.
+func FuzzDecodeBase64Image(f *testing.F) {
+	f.Add("data:image/png;base64,iVBORw0KGgo=")
+	f.Add("iVBO\nRw0K-_")
+	f.Add("====")
+	f.Fuzz(func(t *testing.T, s string) {
+		b, err := decodeBase64Image(s, 1024)
+		if err == nil && len(b) > 1024+3 {
+			t.Fatalf("decoded %d bytes over the limit", len(b))
+		}
+	})
+}

@@ -1,0 +1,61 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/mail"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ingress/internal/apierr"
+	"github.com/ocrstack/ocrstack/ingress/internal/keysclient"
+)
+
+type signupKey struct {
+	Key   string `json:"key"`
+	KeyID string `json:"keyId"`
+}
+
+// signup is the tutorial's POST /signup: JSON {email, name} gets a trial key,
+// prefix "ocr", owned by the email, valid for the trial's lifetime.
+func (a *api) signup(c *fiber.Ctx) error {
+	var body struct {
+		Email string `json:"email"`
+		Name  string `json:"name"`
+	}
+	if err := json.Unmarshal(c.Body(), &body); err != nil {
+		return apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, `The body must be JSON: {"email": "...", "name": "..."}`)
+	}
+	email := strings.TrimSpace(body.Email)
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != email || len(email) > 254 {
+		return apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, "email must be a plain address such as ada@example.com")
+	}
+	name := strings.TrimSpace(body.Name)
+	if len(name) > 200 {
+		return apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, "name must be at most 200 characters")
+	}
+	meta, _ := json.Marshal(map[string]string{"name": name, "email": email})
+	t := a.cfg.Trial
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.CallTimeout)
+	defer cancel()
+	created, err := a.cfg.Keys.Create(ctx, contracts.CreateKeyRequest{
+		APIID: a.cfg.APIID, Prefix: "ocr", ByteLength: 16, Name: "trial", ExternalID: email, Meta: meta,
+		Expires: a.cfg.Now().Add(t.Lifetime).UnixMilli(), Credits: &contracts.Credits{Remaining: t.Credits},
+		Ratelimits: []contracts.Ratelimit{{Name: "requests", Limit: t.RateLimit, Duration: t.RateWindow.Milliseconds(), AutoApply: true}},
+	})
+	var ce *contracts.Error
+	switch {
+	case errors.As(err, &ce) && ce.Code == contracts.CodeBadRequest:
+		return apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, ce.Message)
+	case errors.Is(err, keysclient.ErrUnavailable):
+		a.cfg.Logger.Error("create key", "request_id", requestIDOf(c), "err", err)
+		return &apierr.Error{Status: fiber.StatusServiceUnavailable, Reason: apierr.Unavailable, Message: "Sign-up is unavailable; please retry", RetryAfter: 1}
+	case err != nil:
+		return err
+	}
+	a.cfg.Logger.Info("signed up", "request_id", requestIDOf(c), "key_id", created.KeyID, "owner_id", email)
+	return c.JSON(fiber.Map{"keys": []signupKey{{Key: created.Key, KeyID: created.KeyID}}, "error": nil})
+}

@@ -1,0 +1,30 @@
+// Package imagesniff tells an image's format from its first bytes, never from
+// a file name or a Content-Type. The ingress uses it to refuse what is not an
+// image before charging a key; the worker checks the image again in full.
+package imagesniff
+
+import "bytes"
+
+// Format returns the image format of b ("png", "jpeg", ...), or "" when b
+// does not start like an image the platform reads.
+func Format(b []byte) string {
+	switch {
+	case bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")):
+		return "png"
+	case bytes.HasPrefix(b, []byte{0xff, 0xd8, 0xff}):
+		return "jpeg"
+	case bytes.HasPrefix(b, []byte("GIF87a")), bytes.HasPrefix(b, []byte("GIF89a")):
+		return "gif"
+	case bytes.HasPrefix(b, []byte("II*\x00")), bytes.HasPrefix(b, []byte("MM\x00*")):
+		return "tiff"
+	case len(b) >= 12 && bytes.Equal(b[:4], []byte("RIFF")) && bytes.Equal(b[8:12], []byte("WEBP")):
+		return "webp"
+	case bytes.HasPrefix(b, []byte("BM")) && len(b) >= 26:
+		return "bmp"
+	case bytes.HasPrefix(b, []byte("\x00\x00\x00\x0cjP  \r\n\x87\n")), bytes.HasPrefix(b, []byte{0xff, 0x4f, 0xff, 0x51}):
+		return "jp2"
+	case len(b) >= 3 && b[0] == 'P' && b[1] >= '1' && b[1] <= '6' && (b[2] == '\n' || b[2] == ' ' || b[2] == '\r' || b[2] == '\t'):
+		return "pnm"
+	}
+	return ""
+}

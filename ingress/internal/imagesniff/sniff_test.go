@@ -1,0 +1,37 @@
+package imagesniff
+
+import "testing"
+
+func TestFormat(t *testing.T) {
+	cases := []struct {
+		name string
+		in   string
+		want string
+	}{
+		{"png", "\x89PNG\r\n\x1a\nrest", "png"},
+		{"jpeg", "\xff\xd8\xff\xe0", "jpeg"},
+		{"gif", "GIF89a...", "gif"},
+		{"tiff little endian", "II*\x00", "tiff"},
+		{"tiff big endian", "MM\x00*", "tiff"},
+		{"webp", "RIFF\x00\x00\x00\x00WEBPVP8 ", "webp"},
+		{"bmp", "BM" + string(make([]byte, 30)), "bmp"},
+		{"pgm", "P5\n640 480\n255\n", "pnm"},
+		{"text", "hello world", ""},
+		{"empty", "", ""},
+		{"short bmp-like", "BM", ""},
+		{"pdf is not an image here", "%PDF-1.7", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Format([]byte(tc.in)); got != tc.want {
+				t.Errorf("Format = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzFormat(f *testing.F) {
+	f.Add([]byte("\x89PNG\r\n\x1a\n"))
+	f.Add([]byte("RIFF1234WEBP"))
+	f.Fuzz(func(t *testing.T, b []byte) { _ = Format(b) })
+}

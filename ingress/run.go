@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ingress/internal/config"
+	"github.com/ocrstack/ocrstack/ingress/internal/httpapi"
+	"github.com/ocrstack/ocrstack/ingress/internal/jobs"
+	"github.com/ocrstack/ocrstack/ingress/internal/keysclient"
+)
+
+// trial is the plan /signup grants: the tutorial's 30-day key, 6 requests a
+// minute (its "one request every 10 seconds") and 100 requests in total.
+var trial = httpapi.Plan{Credits: 100, RateLimit: 6, RateWindow: time.Minute, Lifetime: 30 * 24 * time.Hour}
+
+// run serves HTTP until ctx is done, then stops taking requests, lets those
+// in flight finish, and drains NATS.
+func run(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})).With("service", "ingress")
+
+	closed := make(chan struct{})
+	nc, err := nats.Connect(cfg.NATSURL, nats.Name("ingress"), nats.MaxReconnects(-1),
+		nats.ReconnectWait(500*time.Millisecond), nats.RetryOnFailedConnect(true),
+		nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+	if err != nil {
+		return fmt.Errorf("connect to nats: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	submitter, err := jobs.New(setupCtx, nc, js)
+	if err != nil {
+		return err
+	}
+	app := httpapi.New(httpapi.Config{
+		Keys: keysclient.New(nc, cfg.CallTimeout), Jobs: submitter, Logger: log,
+		Ready: readiness(nc), APIID: cfg.APIID, MaxImageBytes: cfg.MaxImageBytes,
+		SyncWait: cfg.SyncWait, CallTimeout: cfg.CallTimeout, Trial: trial,
+	})
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- app.Listener(ln) }()
+	log.Info("serving", "addr", "http://"+ln.Addr().String(), "nats", cfg.NATSURL)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutCtx, cancelShut := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancelShut()
+	if err := app.ShutdownWithContext(shutCtx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	if err := nc.Drain(); err != nil {
+		log.Warn("drain", "err", err)
+	}
+	select {
+	case <-closed:
+	case <-shutCtx.Done():
+		log.Warn("nats drain timed out")
+	}
+	return nil
+}
+
+// readiness checks NATS and pings each service on $SRV.PING.<name>: ready
+// means at least one instance of each answered.
+func readiness(nc *nats.Conn) func(ctx context.Context) map[string]error {
+	return func(ctx context.Context) map[string]error {
+		out := map[string]error{"nats": nil}
+		if !nc.IsConnected() {
+			out["nats"] = errors.New("not connected")
+		}
+		for _, name := range []string{contracts.KeyServiceName, contracts.WorkerName, contracts.AnalyticsName} {
+			_, err := nc.RequestWithContext(ctx, "$SRV.PING."+name, nil)
+			if err != nil {
+				err = errors.New("no instance answers")
+			}
+			out[name] = err
+		}
+		return out
+	}
+}
