@@ -1,0 +1,32 @@
+# The two commands: `make run` starts the whole pipeline on loopback,
+# `make test` runs every test with -race. Both install what is missing first.
+
+SHELL := /bin/bash
+NATS_SERVER_VERSION ?= v2.15.2
+BIN := $(CURDIR)/.bin
+SERVICES := keyservice ocr-worker analytics ingress
+
+.PHONY: run test deps build nats-server clean
+
+run: deps build
+	@deploy/scripts/run.sh
+
+test: deps
+	@deploy/scripts/test.sh
+
+deps:
+	@deploy/scripts/deps.sh
+	@$(MAKE) --no-print-directory nats-server
+
+nats-server: $(BIN)/nats-server
+
+$(BIN)/nats-server:
+	@echo "building nats-server $(NATS_SERVER_VERSION) from the Go module"
+	@GOBIN=$(BIN) GOWORK=off go install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
+
+build:
+	@mkdir -p $(BIN)
+	@for s in $(SERVICES); do echo "building $$s"; go build -o $(BIN)/$$s ./$$s || exit 1; done
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,173 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/stretchr/testify/require"
+)
+
+var services = []string{"keyservice", "ocr-worker", "analytics", "ingress"}
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// buildServices compiles the four services once per test binary.
+func buildServices(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "ocr-e2e-bin-")
+		if buildErr != nil {
+			return
+		}
+		for _, s := range services {
+			args := []string{"build", "-o", filepath.Join(binDir, s)}
+			if raceBuild {
+				args = append(args, "-race")
+			}
+			cmd := exec.Command("go", append(args, "./"+s)...)
+			cmd.Dir = ".."
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("build %s: %v\n%s", s, err, out)
+				return
+			}
+		}
+	})
+	require.NoError(t, buildErr)
+	return binDir
+}
+
+// clickhouseAddr returns the test ClickHouse; it is required in CI.
+func clickhouseAddr(t *testing.T) string {
+	t.Helper()
+	addr := os.Getenv("OCR_TEST_CLICKHOUSE_ADDR")
+	if addr == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("OCR_TEST_CLICKHOUSE_ADDR is not set: run the tests with `make test`")
+		}
+		t.Skip("OCR_TEST_CLICKHOUSE_ADDR is not set: run the tests with `make test`")
+	}
+	return addr
+}
+
+// stack is the running pipeline.
+type stack struct {
+	url      string
+	database string
+	ch       driver.Conn
+	procs    map[string]*exec.Cmd
+	logs     map[string]string
+}
+
+// startStack runs NATS in-process and the four services as processes, and
+// waits until the ingress reports ready.
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	chAddr := clickhouseAddr(t)
+	bin := buildServices(t)
+
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
+	require.NoError(t, err)
+	ns.Start()
+	require.True(t, ns.ReadyForConnections(10*time.Second))
+	t.Cleanup(ns.Shutdown)
+
+	var suffix [4]byte
+	_, _ = rand.Read(suffix[:])
+	s := &stack{database: "e2e_" + hex.EncodeToString(suffix[:]), procs: map[string]*exec.Cmd{}, logs: map[string]string{}}
+	s.ch, err = clickhouse.Open(&clickhouse.Options{Addr: []string{chAddr}})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = s.ch.Exec(context.Background(), "DROP DATABASE IF EXISTS "+s.database)
+		_ = s.ch.Close()
+	})
+
+	httpAddr := freeAddr(t)
+	s.url = "http://" + httpAddr
+	env := append(os.Environ(),
+		"OCR_NATS_URL="+ns.ClientURL(), "OCR_HTTP_ADDR="+httpAddr,
+		"OCR_CLICKHOUSE_ADDR="+chAddr, "OCR_CLICKHOUSE_DATABASE="+s.database,
+		"OCR_WORKER_CONCURRENCY=2", "OCR_ANALYTICS_FLUSH_INTERVAL=200ms", "OCR_LOG_LEVEL=debug",
+	)
+	logDir := t.TempDir()
+	for _, name := range services {
+		logPath := filepath.Join(logDir, name+".log")
+		f, err := os.Create(logPath)
+		require.NoError(t, err)
+		cmd := exec.Command(filepath.Join(bin, name))
+		cmd.Env, cmd.Stdout, cmd.Stderr = env, f, f
+		require.NoError(t, cmd.Start())
+		s.procs[name], s.logs[name] = cmd, logPath
+		t.Cleanup(func() { stop(cmd); _ = f.Close() })
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			s.dumpLogs(t)
+		}
+	})
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(s.url + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 90*time.Second, 100*time.Millisecond, "the pipeline never became ready")
+	return s
+}
+
+// alive reports whether every service process is still running.
+func (s *stack) alive(t *testing.T) {
+	t.Helper()
+	for name, cmd := range s.procs {
+		require.NoError(t, cmd.Process.Signal(syscall.Signal(0)), "%s is not running", name)
+	}
+}
+
+func (s *stack) dumpLogs(t *testing.T) {
+	for name, path := range s.logs {
+		b, _ := os.ReadFile(path)
+		if len(b) > 4000 {
+			b = b[len(b)-4000:]
+		}
+		t.Logf("---- %s log (tail)\n%s", name, b)
+	}
+}
+
+// stop sends SIGTERM and waits for a graceful exit, then kills.
+func stop(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
