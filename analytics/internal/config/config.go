@@ -1,0 +1,149 @@
+// Package config loads the analytics service's configuration from the
+// environment, once, at start-up. Nothing else in the service reads the
+// environment.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrInvalid is wrapped by every configuration error.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Limits on the batch settings. The consumer allows MaxBatchSize
+// unacknowledged messages, and a batch must be flushed well within the
+// consumer's 60 s ack wait.
+const (
+	MaxBatchSize     = 10000
+	MinFlushInterval = 10 * time.Millisecond
+	MaxFlushInterval = 30 * time.Second
+)
+
+// Config is the analytics service's configuration.
+type Config struct {
+	// NATSURL is OCR_NATS_URL, default nats://127.0.0.1:4222.
+	NATSURL string
+	// ClickHouseAddr is OCR_CLICKHOUSE_ADDR, host:port of the native
+	// protocol, default 127.0.0.1:9000.
+	ClickHouseAddr string
+	// ClickHouseDatabase is OCR_CLICKHOUSE_DATABASE, default ocr; created at
+	// start-up when missing. Letters, digits and underscores only.
+	ClickHouseDatabase string
+	// ClickHouseUsername and ClickHousePassword are OCR_CLICKHOUSE_USERNAME
+	// (default "default") and OCR_CLICKHOUSE_PASSWORD (default empty).
+	ClickHouseUsername string
+	ClickHousePassword string
+	// BatchSize is OCR_ANALYTICS_BATCH_SIZE: a batch is inserted once it
+	// holds this many events. Default 1000, 1 to MaxBatchSize.
+	BatchSize int
+	// FlushInterval is OCR_ANALYTICS_FLUSH_INTERVAL (a Go duration): a
+	// batch is inserted at the latest this long after its first event.
+	// Default 1s, MinFlushInterval to MaxFlushInterval.
+	FlushInterval time.Duration
+	// ShutdownTimeout is OCR_ANALYTICS_SHUTDOWN_TIMEOUT (a Go duration):
+	// how long the final flush and the NATS drain may take. Default 10s.
+	ShutdownTimeout time.Duration
+	// LogLevel is OCR_LOG_LEVEL: debug, info, warn or error.
+	// Default info.
+	LogLevel slog.Level
+}
+
+// Load reads the configuration through getenv and validates it, reporting
+// every problem at once. A value that does not parse is reported and replaced
+// by its default, so that it is not reported a second time by Validate.
+func Load(getenv func(string) string) (Config, error) {
+	c := Config{
+		NATSURL:            or(getenv("OCR_NATS_URL"), "nats://127.0.0.1:4222"),
+		ClickHouseAddr:     or(getenv("OCR_CLICKHOUSE_ADDR"), "127.0.0.1:9000"),
+		ClickHouseDatabase: or(getenv("OCR_CLICKHOUSE_DATABASE"), "ocr"),
+		ClickHouseUsername: or(getenv("OCR_CLICKHOUSE_USERNAME"), "default"),
+		ClickHousePassword: getenv("OCR_CLICKHOUSE_PASSWORD"),
+	}
+	var errs []error
+	var err error
+	if c.BatchSize, err = parseInt(getenv, "OCR_ANALYTICS_BATCH_SIZE", 1000); err != nil {
+		errs = append(errs, err)
+	}
+	if c.FlushInterval, err = parseDuration(getenv, "OCR_ANALYTICS_FLUSH_INTERVAL", time.Second); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ShutdownTimeout, err = parseDuration(getenv, "OCR_ANALYTICS_SHUTDOWN_TIMEOUT", 10*time.Second); err != nil {
+		errs = append(errs, err)
+	}
+	if v := getenv("OCR_LOG_LEVEL"); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			errs = append(errs, fmt.Errorf("%w: OCR_LOG_LEVEL %q: want debug, info, warn or error", ErrInvalid, v))
+		}
+	}
+	return c, errors.Join(append(errs, c.Validate())...)
+}
+
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+
+// Validate reports every problem with c at once.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...))
+	}
+	if !strings.HasPrefix(c.NATSURL, "nats://") && !strings.HasPrefix(c.NATSURL, "tls://") {
+		bad("OCR_NATS_URL %q: want nats://host:port or tls://host:port", c.NATSURL)
+	}
+	if host, port, err := net.SplitHostPort(c.ClickHouseAddr); err != nil || host == "" || port == "" {
+		bad("OCR_CLICKHOUSE_ADDR %q: want host:port", c.ClickHouseAddr)
+	}
+	if !identifier.MatchString(c.ClickHouseDatabase) {
+		bad("OCR_CLICKHOUSE_DATABASE %q: want letters, digits and underscores, not starting with a digit", c.ClickHouseDatabase)
+	}
+	if c.ClickHouseUsername == "" {
+		bad("OCR_CLICKHOUSE_USERNAME is empty")
+	}
+	if c.BatchSize < 1 || c.BatchSize > MaxBatchSize {
+		bad("OCR_ANALYTICS_BATCH_SIZE %d: want 1 to %d", c.BatchSize, MaxBatchSize)
+	}
+	if c.FlushInterval < MinFlushInterval || c.FlushInterval > MaxFlushInterval {
+		bad("OCR_ANALYTICS_FLUSH_INTERVAL %s: want %s to %s", c.FlushInterval, MinFlushInterval, MaxFlushInterval)
+	}
+	if c.ShutdownTimeout < time.Second {
+		bad("OCR_ANALYTICS_SHUTDOWN_TIMEOUT %s: want at least 1s", c.ShutdownTimeout)
+	}
+	return errors.Join(errs...)
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func parseInt(getenv func(string) string, name string, def int) (int, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return def, fmt.Errorf("%w: %s %q: want an integer", ErrInvalid, name, v)
+	}
+	return n, nil
+}
+
+func parseDuration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return def, fmt.Errorf("%w: %s %q: want a duration such as 1s or 500ms", ErrInvalid, name, v)
+	}
+	return d, nil
+}

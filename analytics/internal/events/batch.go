@@ -1,0 +1,31 @@
+package events
+
+import "github.com/ocrstack/ocrstack/contracts"
+
+// Batch gathers decoded events per destination table. The zero value is an
+// empty batch ready to use.
+type Batch struct {
+	Verifications []contracts.VerificationEvent
+	Usage         []contracts.UsageEvent
+}
+
+// Add appends e to the batch.
+func (b *Batch) Add(e Event) {
+	switch {
+	case e.Verification != nil:
+		b.Verifications = append(b.Verifications, *e.Verification)
+	case e.Usage != nil:
+		b.Usage = append(b.Usage, *e.Usage)
+	}
+}
+
+// Len is the number of events in the batch.
+func (b *Batch) Len() int { return len(b.Verifications) + len(b.Usage) }
+
+// Reset empties the batch, keeping its memory for the next one.
+func (b *Batch) Reset() {
+	clear(b.Verifications)
+	clear(b.Usage)
+	b.Verifications = b.Verifications[:0]
+	b.Usage = b.Usage[:0]
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/ocrstack/ocrstack/analytics/internal/config"
+	"github.com/ocrstack/ocrstack/contracts"
+)
+
+var errDrainTimeout = errors.New("nats drain timed out")
+
+// connectNATS connects with unlimited reconnects, logging connection
+// changes: an outage of NATS pauses the sink, it does not stop the service.
+func connectNATS(cfg config.Config, log *slog.Logger) (*nats.Conn, error) {
+	nc, err := nats.Connect(cfg.NATSURL,
+		nats.Name(contracts.AnalyticsName),
+		nats.MaxReconnects(-1),
+		nats.DrainTimeout(cfg.ShutdownTimeout),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			log.Error("nats async error", "err", err, "subject", subject)
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connect to nats %s: %w", redact(cfg.NATSURL), err)
+	}
+	return nc, nil
+}
+
+// redact hides a password in a URL, so that it never reaches a log.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable url)"
+	}
+	return u.Redacted()
+}
+
+// drainNATS flushes pending acknowledgements and closes the connection,
+// waiting at most timeout.
+func drainNATS(nc *nats.Conn, timeout time.Duration) error {
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := nc.Drain(); err != nil {
+		return fmt.Errorf("drain nats: %w", err)
+	}
+	select {
+	case <-closed:
+		return nil
+	case <-time.After(timeout):
+		return errDrainTimeout
+	}
+}
