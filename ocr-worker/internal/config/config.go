@@ -1,0 +1,124 @@
+// Package config loads the worker's settings from the environment, once, at
+// start-up. Nothing else in the worker reads the environment.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Environment variables the worker reads.
+const (
+	EnvNATSURL     = "OCR_NATS_URL"
+	EnvConcurrency = "OCR_WORKER_CONCURRENCY"
+	EnvLanguages   = "OCR_WORKER_LANGUAGES"
+)
+
+// Defaults for unset variables. The default concurrency is runtime.NumCPU().
+const (
+	DefaultNATSURL   = "nats://127.0.0.1:4222"
+	DefaultLanguages = "eng+spa"
+	// MaxConcurrency bounds OCR_WORKER_CONCURRENCY: each slot holds a
+	// Tesseract client of 15-25 MB plus the image it works on.
+	MaxConcurrency = 64
+)
+
+// Config is the worker's configuration.
+type Config struct {
+	// NATSURL is one NATS server URL, or several separated by commas.
+	NATSURL string
+	// Concurrency is the number of jobs recognised at once, each by its own
+	// Tesseract client; 1 to MaxConcurrency.
+	Concurrency int
+	// Languages are the Tesseract languages used when a job names none, in
+	// order of preference (OCR_WORKER_LANGUAGES joins them with "+").
+	Languages []string
+	// Installed lists the languages Tesseract has models for. It does not
+	// come from the environment: Load's caller asks Tesseract.
+	Installed []string
+}
+
+// Load reads the configuration with getenv and validates it against the
+// installed languages, reporting every problem at once.
+func Load(getenv func(string) string, installed []string) (Config, error) {
+	c := Config{
+		NATSURL:     DefaultNATSURL,
+		Concurrency: runtime.NumCPU(),
+		Languages:   splitLanguages(DefaultLanguages),
+		Installed:   installed,
+	}
+	var errs []error
+	if v := getenv(EnvNATSURL); v != "" {
+		c.NATSURL = v
+	}
+	if v := getenv(EnvConcurrency); v != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not an integer", EnvConcurrency, v))
+		} else {
+			c.Concurrency = n
+		}
+	}
+	if v := getenv(EnvLanguages); v != "" {
+		c.Languages = splitLanguages(v)
+	}
+	errs = append(errs, c.Validate())
+	return c, errors.Join(errs...)
+}
+
+// Validate reports every invalid field at once.
+func (c Config) Validate() error {
+	var errs []error
+	for _, u := range strings.Split(c.NATSURL, ",") {
+		if err := checkURL(strings.TrimSpace(u)); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", EnvNATSURL, err))
+		}
+	}
+	if c.Concurrency < 1 || c.Concurrency > MaxConcurrency {
+		errs = append(errs, fmt.Errorf("%s: %d is not between 1 and %d", EnvConcurrency, c.Concurrency, MaxConcurrency))
+	}
+	if len(c.Languages) == 0 {
+		errs = append(errs, fmt.Errorf("%s: no language given", EnvLanguages))
+	}
+	for i, l := range c.Languages {
+		switch {
+		case !slices.Contains(c.Installed, l):
+			errs = append(errs, fmt.Errorf("%s: %q is not installed (installed: %s)",
+				EnvLanguages, l, strings.Join(c.Installed, ", ")))
+		case slices.Contains(c.Languages[:i], l):
+			errs = append(errs, fmt.Errorf("%s: %q is listed twice", EnvLanguages, l))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func splitLanguages(s string) []string {
+	var out []string
+	for l := range strings.SplitSeq(s, "+") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL", s)
+	}
+	switch u.Scheme {
+	case "nats", "tls", "ws", "wss":
+	default:
+		return fmt.Errorf("%q: scheme must be nats, tls, ws or wss", s)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%q has no host", s)
+	}
+	return nil
+}

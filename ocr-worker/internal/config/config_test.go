@@ -1,0 +1,75 @@
+package config
+
+import (
+	"runtime"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestLoad checks defaults, overrides, and that every invalid variable is
+// reported in one error.
+func TestLoad(t *testing.T) {
+	installed := []string{"eng", "fra", "spa"}
+	cases := []struct {
+		name       string
+		env        map[string]string
+		want       Config
+		wantErrs   []string
+		wantNoErrs []string
+	}{
+		{
+			name: "defaults",
+			env:  nil,
+			want: Config{NATSURL: DefaultNATSURL, Concurrency: runtime.NumCPU(), Languages: []string{"eng", "spa"}, Installed: installed},
+		},
+		{
+			name: "overrides",
+			env:  map[string]string{EnvNATSURL: "nats://a:4222, tls://b:4222", EnvConcurrency: " 3 ", EnvLanguages: "fra+eng"},
+			want: Config{NATSURL: "nats://a:4222, tls://b:4222", Concurrency: 3, Languages: []string{"fra", "eng"}, Installed: installed},
+		},
+		{
+			name: "all wrong at once",
+			env:  map[string]string{EnvNATSURL: "http://x", EnvConcurrency: "two", EnvLanguages: "eng+klingon+eng"},
+			wantErrs: []string{
+				`OCR_NATS_URL: "http://x": scheme must be`,
+				`OCR_WORKER_CONCURRENCY: "two" is not an integer`,
+				`OCR_WORKER_LANGUAGES: "klingon" is not installed (installed: eng, fra, spa)`,
+				`OCR_WORKER_LANGUAGES: "eng" is listed twice`,
+			},
+			wantNoErrs: []string{"is not between"},
+		},
+		{
+			name:     "concurrency out of range",
+			env:      map[string]string{EnvConcurrency: "0"},
+			wantErrs: []string{"OCR_WORKER_CONCURRENCY: 0 is not between 1 and 64"},
+		},
+		{
+			name:     "no host",
+			env:      map[string]string{EnvNATSURL: "nats://"},
+			wantErrs: []string{`"nats://" has no host`},
+		},
+		{
+			name:     "only separators",
+			env:      map[string]string{EnvLanguages: "+ +"},
+			wantErrs: []string{"OCR_WORKER_LANGUAGES: no language given"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Load(func(k string) string { return tc.env[k] }, installed)
+			if len(tc.wantErrs) == 0 {
+				require.NoError(t, err)
+				require.Equal(t, tc.want, got)
+				return
+			}
+			require.Error(t, err)
+			for _, want := range tc.wantErrs {
+				require.ErrorContains(t, err, want)
+			}
+			for _, notWant := range tc.wantNoErrs {
+				require.NotContains(t, err.Error(), notWant)
+			}
+		})
+	}
+}

@@ -1,0 +1,151 @@
+package ocr
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/png"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/otiai10/gosseract/v2"
+)
+
+// Engine recognises text with one long-lived gosseract client. It is not
+// safe for concurrent use; give each goroutine its own.
+//
+// Each recognition leaks the result text in C memory (gosseract never
+// frees the string Tesseract returns): about the text's length plus 50
+// bytes. Replacing the client does not reclaim it (measured: RSS grows
+// faster when clients are recycled), so the engine keeps its client.
+type Engine struct {
+	client *gosseract.Client
+	// langs are the languages the client is initialised for; nil after a
+	// failed switch, so the next call switches again.
+	langs []string
+}
+
+// New returns an Engine whose client is initialised for langs (which the
+// caller has checked with CheckLanguages). It recognises a blank image once,
+// so the models load here (60-80 ms, 15-25 MB) rather than during the first
+// job, and a broken installation fails at start-up.
+func New(langs []string) (*Engine, error) {
+	quietLeptonica()
+	e := &Engine{}
+	if err := e.reset(langs); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Recognize returns the text in img using langs, in order of preference. It
+// switches the client's languages when they differ from the last call's
+// (a model load, 60-80 ms). Errors wrap ErrUnsupportedMedia,
+// ErrUnreadableImage or ErrImageTooLarge for bad input; any other error is
+// an internal failure.
+func (e *Engine) Recognize(img []byte, langs []string) (string, error) {
+	if _, err := Inspect(img); err != nil {
+		return "", err
+	}
+	if e.client == nil {
+		if err := e.reset(langs); err != nil {
+			return "", err
+		}
+	}
+	if !slices.Equal(langs, e.langs) {
+		if err := e.switchLanguages(langs); err != nil {
+			return "", err
+		}
+	}
+	// The client is initialised for langs, so Text only recognises.
+	if err := e.client.SetImageFromBytes(img); err != nil {
+		return "", fmt.Errorf("set image: %w", err)
+	}
+	// Every output call re-runs recognition: ask for the text once.
+	text, err := e.client.Text()
+	if (err != nil || strings.TrimSpace(text) == "") && !leptDecodes(img) {
+		return "", fmt.Errorf("decode %d bytes: %w", len(img), ErrUnreadableImage)
+	}
+	if err != nil {
+		return "", fmt.Errorf("recognize: %w", err)
+	}
+	return text, nil
+}
+
+// Close frees the client. A later Recognize would create a new one.
+func (e *Engine) Close() error {
+	if e.client == nil {
+		return nil
+	}
+	err := e.client.Close()
+	e.client = nil
+	return err
+}
+
+// initMu serialises every gosseract call that initialises a client
+// (model load). gosseract's initialisation points the process's file
+// descriptor 2 at /dev/null and back; two at once can leave it at
+// /dev/null for good. The descriptor is process-wide, hence a package-level
+// lock. Recognition itself runs in parallel.
+var initMu sync.Mutex
+
+// reset replaces the client with a fresh one, initialised for langs.
+func (e *Engine) reset(langs []string) error {
+	if err := e.Close(); err != nil {
+		return fmt.Errorf("close client: %w", err)
+	}
+	c := gosseract.NewClient()
+	// Tesseract's diagnostics ("Estimating resolution as ...") would break
+	// the JSON log stream on stderr.
+	if err := c.DisableOutput(); err != nil {
+		c.Close()
+		return fmt.Errorf("disable tesseract output: %w", err)
+	}
+	if err := initialise(c, langs); err != nil {
+		c.Close()
+		return err
+	}
+	e.client, e.langs = c, slices.Clone(langs)
+	return nil
+}
+
+// switchLanguages re-initialises the client for langs. On failure the
+// engine is left needing a switch, so no later call initialises the client
+// outside initMu.
+func (e *Engine) switchLanguages(langs []string) error {
+	e.langs = nil
+	if err := initialise(e.client, langs); err != nil {
+		return err
+	}
+	e.langs = slices.Clone(langs)
+	return nil
+}
+
+// initialise loads langs into c, holding initMu, by recognising a blank
+// image: gosseract initialises lazily, inside the first Text after a change.
+func initialise(c *gosseract.Client, langs []string) error {
+	initMu.Lock()
+	defer initMu.Unlock()
+	if err := c.SetLanguage(langs...); err != nil {
+		return fmt.Errorf("set languages %v: %w", langs, err)
+	}
+	if err := c.SetImageFromBytes(blankPNG()); err != nil {
+		return fmt.Errorf("set warm-up image: %w", err)
+	}
+	if _, err := c.Text(); err != nil {
+		return fmt.Errorf("load models for %v: %w", langs, err)
+	}
+	return nil
+}
+
+// blankPNG is a small white image for warming a client up.
+func blankPNG() []byte {
+	img := image.NewGray(image.Rect(0, 0, 16, 16))
+	for i := range img.Pix {
+		img.Pix[i] = 0xff
+	}
+	var buf bytes.Buffer
+	_ = png.Encode(&buf, img) // writing to a bytes.Buffer cannot fail
+	return buf.Bytes()
+}

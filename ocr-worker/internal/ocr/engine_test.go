@@ -1,0 +1,127 @@
+package ocr
+
+import (
+	"testing"
+
+	"github.com/ocrstack/ocrstack/ocr-worker/internal/cer"
+	"github.com/ocrstack/ocrstack/ocr-worker/internal/testimage"
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	engOnly = []string{"eng"}
+	engSpa  = []string{"eng", "spa"}
+)
+
+// newEngine returns an Engine closed when the test ends.
+func newEngine(t testing.TB, langs []string) *Engine {
+	t.Helper()
+	e, err := New(langs)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, e.Close()) })
+	return e
+}
+
+// TestRecognizeDrawnText checks that Tesseract reads back exactly the text
+// drawn into an image, in every encoding the worker accepts, with the
+// client reused from one image to the next.
+func TestRecognizeDrawnText(t *testing.T) {
+	e := newEngine(t, engSpa)
+	english := []string{"The quick brown fox jumps", "over the lazy dog 1234"}
+	cases := []struct {
+		name   string
+		lines  []string
+		format testimage.Format
+		langs  []string
+	}{
+		{"png", english, testimage.PNG, engSpa},
+		{"jpeg", english, testimage.JPEG, engSpa},
+		{"gif", english, testimage.GIF, engSpa},
+		{"bmp", english, testimage.BMP, engSpa},
+		{"tiff", english, testimage.TIFF, engSpa},
+		{"pgm", english, testimage.PGM, engSpa},
+		{"eng only", english, testimage.PNG, engOnly},
+		{"spanish accents", []string{"El niño comió jamón", "en la estación"}, testimage.PNG, []string{"spa", "eng"}},
+		{"back to eng+spa", []string{"Hello again"}, testimage.PNG, engSpa},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			img := testimage.Encode(t, testimage.Render(t, tc.lines...), tc.format)
+			got, err := e.Recognize(img, tc.langs)
+			require.NoError(t, err)
+			require.Equal(t, cer.Normalize(joinLines(tc.lines)), cer.Normalize(got))
+		})
+	}
+}
+
+// TestRecognizeBadInput checks that input Tesseract cannot read is refused
+// with a specific error, even on a client that has already recognised an
+// image (where gosseract returns "" and no error for undecodable bytes),
+// and that the client still works afterwards.
+func TestRecognizeBadInput(t *testing.T) {
+	e := newEngine(t, engOnly)
+	good := testimage.TextPNG(t, "Still working")
+	cases := []struct {
+		name    string
+		data    []byte
+		wantErr error
+	}{
+		{"text bytes", []byte("plain text is not an image"), ErrUnsupportedMedia},
+		{"png truncated after its header", good[:len(good)/2], ErrUnreadableImage},
+		{"png truncated inside its header", good[:24], ErrUnreadableImage},
+		{"tiff header only", []byte("II*\x00\x08\x00\x00\x00\x00\x00"), ErrUnreadableImage},
+		{"webp header only", []byte("RIFF\x1a\x00\x00\x00WEBPVP8 \x0e\x00\x00\x00"), ErrUnreadableImage},
+		{"jpeg 2000 magic only", []byte("\x00\x00\x00\x0cjP  \r\n\x87\n"), ErrUnreadableImage},
+		{"header of 20000x20000", []byte("P5\n20000 20000\n255\n\x00"), ErrImageTooLarge},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.Recognize(tc.data, engOnly)
+			require.ErrorIs(t, err, tc.wantErr)
+			got, err := e.Recognize(good, engOnly)
+			require.NoError(t, err)
+			require.Equal(t, "Still working", cer.Normalize(got))
+		})
+	}
+}
+
+// TestRecognizeBlank checks that a blank page is a success with no text,
+// not an unreadable image.
+func TestRecognizeBlank(t *testing.T) {
+	e := newEngine(t, engOnly)
+	got, err := e.Recognize(blankPNG(), engOnly)
+	require.NoError(t, err)
+	require.Empty(t, cer.Normalize(got))
+}
+
+// TestReopen checks that a closed engine makes a new client when used
+// again, with the languages asked for.
+func TestReopen(t *testing.T) {
+	e := newEngine(t, engOnly)
+	require.NoError(t, e.Close())
+	got, err := e.Recognize(testimage.TextPNG(t, "Reopened"), engSpa)
+	require.NoError(t, err)
+	require.Equal(t, "Reopened", cer.Normalize(got))
+	require.Equal(t, engSpa, e.langs)
+}
+
+func joinLines(lines []string) string {
+	out := ""
+	for _, l := range lines {
+		out += l + "\n"
+	}
+	return out
+}
+
+// BenchmarkRecognize measures one recognition of a two-line image on a
+// reused client.
+func BenchmarkRecognize(b *testing.B) {
+	e := newEngine(b, engSpa)
+	img := testimage.TextPNG(b, "The quick brown fox jumps", "over the lazy dog 1234")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.Recognize(img, engSpa); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,36 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ocr-worker/internal/ocr"
+)
+
+// publicError maps why a job failed to the code and message its producer
+// sees. Messages are safe to show to an end user. A nil error is success.
+func publicError(err error, installed []string) (contracts.Code, string) {
+	switch {
+	case err == nil:
+		return "", ""
+	case errors.Is(err, ErrInvalidJob):
+		return contracts.CodeBadRequest, "a job must carry exactly one of image and imageRef"
+	case errors.Is(err, ocr.ErrUnsupportedMedia):
+		return contracts.CodeUnsupportedMedia, "the file is not an image in a supported format (PNG, JPEG, GIF, BMP, TIFF, WebP, PNM, JPEG 2000)"
+	case errors.Is(err, ocr.ErrUnreadableImage):
+		return contracts.CodeUnreadableImage, "the image could not be decoded"
+	case errors.Is(err, ocr.ErrImageTooLarge), errors.Is(err, errImageTooBig):
+		return contracts.CodeImageTooLarge, fmt.Sprintf("the image is larger than %d megapixels or its file too big", ocr.MaxPixels/1_000_000)
+	case errors.Is(err, ocr.ErrUnsupportedLanguage):
+		return contracts.CodeUnsupportedLanguage, "languages must be distinct and among: " + strings.Join(installed, ", ")
+	case errors.Is(err, errImageNotFound):
+		return contracts.CodeNotFound, "the referenced image does not exist or has expired"
+	case errors.Is(err, context.DeadlineExceeded):
+		return contracts.CodeTimeout, "the job could not be completed in time"
+	default:
+		return contracts.CodeInternal, "the job could not be processed"
+	}
+}

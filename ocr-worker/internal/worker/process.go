@@ -1,0 +1,114 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ocr-worker/internal/ocr"
+)
+
+// answer is the final state of a job, published as its result and usage.
+type answer struct {
+	text        string
+	err         error // nil when the job succeeded; never published as is
+	languages   []string
+	bytes       int64
+	recognition time.Duration
+}
+
+// handle processes one delivery and settles it.
+func (w *Worker) handle(ctx context.Context, eng *ocr.Engine, msg jetstream.Msg) {
+	job, decodeErr := DecodeJob(msg.Data())
+	requestID := msg.Headers().Get(contracts.HeaderRequestID)
+	if requestID == "" {
+		requestID = job.RequestID
+	}
+	log := w.log.With("job_id", job.JobID, "request_id", requestID)
+	err := decodeErr
+	if !errors.Is(decodeErr, ErrMalformedJob) {
+		err = w.answerJob(ctx, eng, msg, job, requestID, decodeErr, log)
+	}
+	w.settle(ctx, msg, err, log)
+}
+
+// answerJob recognises the job (unless invalid says it cannot be) and
+// publishes its result and usage. It returns an error only when the job
+// should be tried again.
+func (w *Worker) answerJob(ctx context.Context, eng *ocr.Engine, msg jetstream.Msg, job contracts.OCRJob,
+	requestID string, invalid error, log *slog.Logger) error {
+	a := answer{err: invalid, languages: job.Languages}
+	if invalid == nil {
+		var err error
+		a, err = w.recognize(ctx, eng, msg, job)
+		if err != nil && !w.lastDelivery(msg) {
+			return err
+		}
+		if err != nil {
+			// No retry is left: answer with a failure rather than drop the job.
+			a.err = err
+		}
+	}
+	if err := w.publish(ctx, job, requestID, a); err != nil {
+		return err
+	}
+	attrs := []any{"outcome", status(a), "recognition_ms", a.recognition.Milliseconds(), "bytes", a.bytes}
+	switch code, _ := publicError(a.err, w.installed); code {
+	case "":
+		log.Info("job done", attrs...)
+	case contracts.CodeInternal, contracts.CodeTimeout:
+		// Our failure, not the producer's: worth an operator's attention.
+		log.Error("job done", append(attrs, "error_code", code, "err", a.err)...)
+	default:
+		log.Info("job done", append(attrs, "error_code", code)...)
+	}
+	return nil
+}
+
+// recognize runs one job through the engine. Bad input is a failed answer
+// with a nil error; the error is for failures worth a retry.
+func (w *Worker) recognize(ctx context.Context, eng *ocr.Engine, msg jetstream.Msg, job contracts.OCRJob) (answer, error) {
+	a := answer{languages: job.Languages}
+	if len(a.languages) == 0 {
+		a.languages = w.languages
+	}
+	if err := ocr.CheckLanguages(a.languages, w.installed); err != nil {
+		a.err = err
+		return a, nil
+	}
+	img := job.Image
+	if job.ImageRef != "" {
+		var err error
+		img, err = w.fetch(ctx, job.ImageRef)
+		if errors.Is(err, errImageNotFound) || errors.Is(err, errImageTooBig) {
+			a.err = err
+			return a, nil
+		}
+		if err != nil {
+			return a, err
+		}
+	}
+	a.bytes = int64(len(img))
+	stop := keepAlive(msg, w.progressEvery)
+	start := w.now()
+	a.text, a.err = eng.Recognize(img, a.languages)
+	a.recognition = w.now().Sub(start)
+	stop()
+	return a, nil
+}
+
+func status(a answer) contracts.JobStatus {
+	if a.err != nil {
+		return contracts.JobFailed
+	}
+	return contracts.JobSucceeded
+}
+
+// lastDelivery reports whether the server will not deliver msg again.
+func (w *Worker) lastDelivery(msg jetstream.Msg) bool {
+	md, err := msg.Metadata()
+	return err == nil && w.maxDeliver > 0 && md.NumDelivered >= uint64(w.maxDeliver)
+}

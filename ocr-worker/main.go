@@ -1,0 +1,40 @@
+// Command ocr-worker recognises text in images: it pulls OCR jobs from
+// JetStream, runs them through Tesseract and publishes each job's result and
+// usage event. Configuration is read from the environment (see
+// internal/config).
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ocrstack/ocrstack/ocr-worker/internal/ocr"
+	"github.com/ocrstack/ocrstack/ocr-worker/internal/ompenv"
+)
+
+func main() {
+	fail := func(msg string, err error) {
+		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error(msg, "err", err)
+		os.Exit(1)
+	}
+	// Before anything else: Tesseract's OpenMP reads OMP_THREAD_LIMIT when
+	// the library loads, so this may re-execute the program.
+	if err := ompenv.Ensure(); err != nil {
+		fail("set OMP_THREAD_LIMIT", err)
+	}
+	// Logs go through a duplicate of stderr, which survives gosseract
+	// pointing descriptor 2 at /dev/null while a client initialises.
+	stderr, err := ocr.SafeStderr()
+	if err != nil {
+		fail("open stderr", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, stderr); err != nil {
+		stop()
+		fail("ocr-worker stopped", err)
+	}
+}
