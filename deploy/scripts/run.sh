@@ -27,7 +27,8 @@ cleanup() {
   fi
   echo "stopped"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'cleanup; exit 0' INT TERM
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -55,7 +56,9 @@ export OCR_ROOT_KEY
 if port_open 4222; then
   echo "reusing the NATS server on 127.0.0.1:4222 (it must be v2.12 or newer with JetStream)"
 else
-  "$bin/nats-server" -c nats.conf >"$data/logs/nats.log" 2>&1 &
+  # Each child runs in its own session, so a terminal's Ctrl-C reaches only
+  # this script, which then stops them in order: services first, NATS last.
+  setsid "$bin/nats-server" -c nats.conf >"$data/logs/nats.log" 2>&1 &
   pids+=($!)
   wait_port 4222 "nats-server" "$data/logs/nats.log"
   echo "NATS on 127.0.0.1:4222 (JetStream state in .data/nats)"
@@ -72,7 +75,7 @@ fi
 export OCR_NATS_URL=nats://127.0.0.1:4222 OCR_CLICKHOUSE_ADDR=127.0.0.1:9000 OCR_HTTP_ADDR=$http_addr
 export OMP_THREAD_LIMIT=1
 for s in keyservice ocr-worker analytics ingress; do
-  "$bin/$s" >>"$data/logs/$s.log" 2>&1 &
+  setsid "$bin/$s" >>"$data/logs/$s.log" 2>&1 &
   pids+=($!)
 done
 
@@ -104,7 +107,14 @@ OCR platform ready on http://$http_addr   (logs: .data/logs/, root key: .data/ro
 Press Ctrl-C to stop everything this started.
 MSG
 
-# Stay up until Ctrl-C or until a service dies.
-wait -n "${pids[@]}" || true
-echo "a process exited; see .data/logs/" >&2
-exit 1
+# Stay up until Ctrl-C or until a process dies. (A foreground sleep, unlike
+# `wait`, lets the INT trap run as soon as Ctrl-C arrives.)
+while :; do
+  for p in "${pids[@]}"; do
+    if ! kill -0 "$p" 2>/dev/null; then
+      echo "a process exited unexpectedly; see .data/logs/" >&2
+      exit 1
+    fi
+  done
+  sleep 1
+done
