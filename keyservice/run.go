@@ -51,7 +51,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	svc := service.New(service.Config{Store: st, JS: js, Logger: log, Concurrency: cfg.Concurrency})
+	svc := service.New(service.Config{Store: st, JS: js, Logger: log})
 	m, err := svc.Register(nc)
 	if err != nil {
 		return fmt.Errorf("register service: %w", err)
@@ -63,7 +63,6 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	if err := m.Stop(); err != nil {
 		log.Warn("stop service", "err", err)
 	}
-	svc.Wait()
 	select {
 	case <-js.PublishAsyncComplete():
 	case <-time.After(cfg.ShutdownTimeout):

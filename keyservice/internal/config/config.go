@@ -4,7 +4,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -13,8 +12,6 @@ import (
 type Config struct {
 	// NATSURL is OCR_NATS_URL, default nats://127.0.0.1:4222.
 	NATSURL string
-	// Concurrency is OCR_KEYSERVICE_CONCURRENCY: requests handled at once, default 64.
-	Concurrency int
 	// ShutdownTimeout is OCR_SHUTDOWN_TIMEOUT, default 10s.
 	ShutdownTimeout time.Duration
 	// LogLevel is OCR_LOG_LEVEL: debug, info, warn or error; default info.
@@ -24,17 +21,10 @@ type Config struct {
 // Load reads the configuration through getenv and validates it.
 func Load(getenv func(string) string) (Config, error) {
 	c := Config{
-		NATSURL: or(getenv("OCR_NATS_URL"), "nats://127.0.0.1:4222"), Concurrency: 64,
+		NATSURL:         or(getenv("OCR_NATS_URL"), "nats://127.0.0.1:4222"),
 		ShutdownTimeout: 10 * time.Second, LogLevel: or(getenv("OCR_LOG_LEVEL"), "info"),
 	}
 	var errs []error
-	if v := getenv("OCR_KEYSERVICE_CONCURRENCY"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("OCR_KEYSERVICE_CONCURRENCY: %w", err))
-		}
-		c.Concurrency = n
-	}
 	if v := getenv("OCR_SHUTDOWN_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -50,9 +40,6 @@ func (c Config) Validate() error {
 	var errs []error
 	if !strings.HasPrefix(c.NATSURL, "nats://") && !strings.HasPrefix(c.NATSURL, "tls://") {
 		errs = append(errs, fmt.Errorf("OCR_NATS_URL %q: want nats://host:port or tls://host:port", c.NATSURL))
-	}
-	if c.Concurrency < 1 || c.Concurrency > 4096 {
-		errs = append(errs, fmt.Errorf("OCR_KEYSERVICE_CONCURRENCY %d: want 1..4096", c.Concurrency))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("OCR_SHUTDOWN_TIMEOUT: want a positive duration"))

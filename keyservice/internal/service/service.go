@@ -14,7 +14,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -36,17 +35,16 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Concurrency bounds requests handled at once; 0 means 64.
-	Concurrency int
 	// Timeout bounds the storage work of one request; 0 means 5 s.
 	Timeout time.Duration
 }
 
-// Service handles key requests.
+// Service handles key requests. Handlers answer before they return, as
+// micro requires: it reads the reply's outcome for its statistics once the
+// handler returns, so a reply sent from another goroutine would race with it.
+// Requests are spread across replicas by the queue group.
 type Service struct {
-	cfg      Config
-	inflight chan struct{}
-	wg       sync.WaitGroup
+	cfg Config
 }
 
 // New returns a Service.
@@ -54,13 +52,10 @@ func New(cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Concurrency == 0 {
-		cfg.Concurrency = 64
-	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
 	}
-	return &Service{cfg: cfg, inflight: make(chan struct{}, cfg.Concurrency)}
+	return &Service{cfg: cfg}
 }
 
 // Register adds the micro service and its endpoints on nc.
@@ -72,30 +67,13 @@ func (s *Service) Register(nc *nats.Conn) (micro.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := svc.AddEndpoint("create", s.concurrent(s.handleCreate), micro.WithEndpointSubject(contracts.SubjectKeysCreate)); err != nil {
+	if err := svc.AddEndpoint("create", micro.HandlerFunc(s.handleCreate), micro.WithEndpointSubject(contracts.SubjectKeysCreate)); err != nil {
 		return nil, err
 	}
-	if err := svc.AddEndpoint("verify", s.concurrent(s.handleVerify), micro.WithEndpointSubject(contracts.SubjectKeysVerify)); err != nil {
+	if err := svc.AddEndpoint("verify", micro.HandlerFunc(s.handleVerify), micro.WithEndpointSubject(contracts.SubjectKeysVerify)); err != nil {
 		return nil, err
 	}
 	return svc, nil
-}
-
-// Wait blocks until every request already accepted has been answered.
-func (s *Service) Wait() { s.wg.Wait() }
-
-// concurrent runs h on its own goroutine, at most Concurrency at once: micro
-// calls handlers one at a time per endpoint, and a verification waits on
-// storage round trips that other requests should not queue behind.
-func (s *Service) concurrent(h micro.HandlerFunc) micro.HandlerFunc {
-	return func(req micro.Request) {
-		s.inflight <- struct{}{}
-		s.wg.Add(1)
-		go func() {
-			defer func() { <-s.inflight; s.wg.Done() }()
-			h(req)
-		}()
-	}
 }
 
 func (s *Service) handleCreate(req micro.Request) {

@@ -49,7 +49,7 @@ func start(t *testing.T, replicas int) *fixture {
 		svc := New(Config{Store: st, JS: js, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.Now})
 		m, err := svc.Register(nc)
 		require.NoError(t, err)
-		t.Cleanup(func() { _ = m.Stop(); svc.Wait() })
+		t.Cleanup(func() { _ = m.Stop() })
 	}
 	return &fixture{nc: nc, js: js, clock: clk}
 }
