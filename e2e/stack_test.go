@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -107,6 +108,13 @@ func startStack(t *testing.T) *stack {
 		"OCR_WORKER_CONCURRENCY=2", "OCR_ANALYTICS_FLUSH_INTERVAL=200ms", "OCR_LOG_LEVEL=debug",
 	)
 	logDir := t.TempDir()
+	// Registered first, so it runs last: after every process has stopped and
+	// its log was checked.
+	t.Cleanup(func() {
+		if t.Failed() {
+			s.dumpLogs(t)
+		}
+	})
 	for _, name := range services {
 		logPath := filepath.Join(logDir, name+".log")
 		f, err := os.Create(logPath)
@@ -115,13 +123,16 @@ func startStack(t *testing.T) *stack {
 		cmd.Env, cmd.Stdout, cmd.Stderr = env, f, f
 		require.NoError(t, cmd.Start())
 		s.procs[name], s.logs[name] = cmd, logPath
-		t.Cleanup(func() { stop(cmd); _ = f.Close() })
+		t.Cleanup(func() {
+			stop(cmd)
+			_ = f.Close()
+			// A service built with -race reports a race on its stderr and
+			// goes on; the test must not.
+			if b, _ := os.ReadFile(logPath); bytes.Contains(b, []byte("WARNING: DATA RACE")) {
+				t.Errorf("%s reported a data race; see its log below", name)
+			}
+		})
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			s.dumpLogs(t)
-		}
-	})
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(s.url + "/readyz")
 		if err != nil {
