@@ -15,6 +15,9 @@ const (
 	CodeImageTooLarge       Code = "IMAGE_TOO_LARGE"
 	CodeUnsupportedLanguage Code = "UNSUPPORTED_LANGUAGE"
 	CodeTimeout             Code = "TIMEOUT"
+	// CodeConflict: the request clashes with existing state (an identity's
+	// externalId already taken).
+	CodeConflict Code = "CONFLICT"
 )
 
 // Error is the body of a failure that crosses a process boundary. Message is

@@ -27,11 +27,48 @@ type CreateKeyRequest struct {
 	Ratelimits []Ratelimit `json:"ratelimits,omitempty"`
 	// Enabled defaults to true.
 	Enabled *bool `json:"enabled,omitempty"`
+	// Roles are labels returned on verification.
+	Roles []string `json:"roles,omitempty"`
+	// Permissions are what a verification's permission query is checked
+	// against ("documents.read"); at most 100 of at most 128 characters.
+	Permissions []string `json:"permissions,omitempty"`
 }
 
 // Credits is a key's remaining usage budget.
 type Credits struct {
 	Remaining int64 `json:"remaining"`
+	// Refill, when set, restores credits on a schedule.
+	Refill *Refill `json:"refill,omitempty"`
+}
+
+// RefillInterval is how often credits are refilled.
+type RefillInterval string
+
+// Refill intervals.
+const (
+	RefillDaily   RefillInterval = "daily"
+	RefillMonthly RefillInterval = "monthly"
+)
+
+// RefillMode is how a refill changes the balance.
+type RefillMode string
+
+// Refill modes. Replace is Unkey's behaviour; add carries unused credits over.
+const (
+	RefillReplace RefillMode = "replace"
+	RefillAdd     RefillMode = "add"
+)
+
+// Refill restores credits at the start of every interval (UTC midnight; for
+// monthly, on RefillDay, or the month's last day when shorter).
+type Refill struct {
+	Interval RefillInterval `json:"interval"`
+	// Amount is the balance after a replace refill, or what an add refill adds.
+	Amount int64 `json:"amount"`
+	// RefillDay is the day of the month, 1-31, for monthly refills; 0 means 1.
+	RefillDay int `json:"refillDay,omitempty"`
+	// Mode is replace (default) or add.
+	Mode RefillMode `json:"mode,omitempty"`
 }
 
 // Ratelimit is a named limit: at most Limit units of cost per Duration.
@@ -61,6 +98,22 @@ type VerifyKeyRequest struct {
 	Credits *VerifyCredits `json:"credits,omitempty"`
 	// Tags are recorded on the verification event.
 	Tags []string `json:"tags,omitempty"`
+	// Permissions is a query the key's permissions must satisfy:
+	// "a.read", "a.read AND (b.write OR c.admin)"; at most 1000 characters.
+	Permissions string `json:"permissions,omitempty"`
+	// Ratelimits names the limits to check, beyond the auto-applied ones,
+	// with their cost; a limit, duration pair checks an ad-hoc limit.
+	Ratelimits []VerifyRatelimit `json:"ratelimits,omitempty"`
+}
+
+// VerifyRatelimit selects a limit for one verification.
+type VerifyRatelimit struct {
+	Name string `json:"name"`
+	// Cost is charged against the limit; nil means 1, 0 only checks.
+	Cost *int64 `json:"cost,omitempty"`
+	// Limit and Duration (ms) override the stored limit for this call.
+	Limit    *int64 `json:"limit,omitempty"`
+	Duration *int64 `json:"duration,omitempty"`
 }
 
 // VerifyCredits sets the credits one verification spends.
@@ -99,10 +152,16 @@ type VerifyKeyResponse struct {
 	Credits    *int64            `json:"credits,omitempty"`
 	Enabled    bool              `json:"enabled"`
 	Ratelimits []RatelimitResult `json:"ratelimits,omitempty"`
+	// Identity is the key's owner record, when it has one.
+	Identity    *Identity `json:"identity,omitempty"`
+	Roles       []string  `json:"roles,omitempty"`
+	Permissions []string  `json:"permissions,omitempty"`
 }
 
 // RatelimitResult is one limit's state after a verification.
 type RatelimitResult struct {
+	// ID identifies the limit: the key's or its identity's.
+	ID        string `json:"id,omitempty"`
 	Name      string `json:"name"`
 	Limit     int64  `json:"limit"`
 	Duration  int64  `json:"duration"`

@@ -11,11 +11,34 @@ const (
 )
 
 // Key management, NATS request/reply served by keyservice in queue group
-// KeyServiceQueue.
+// KeyServiceQueue. Each subject takes the request type of the same name
+// (SubjectKeysGet takes GetKeyRequest) and answers with its response type,
+// or with a micro error reply whose Nats-Service-Error-Code is a Code and
+// whose body is an Error.
 const (
-	SubjectKeysCreate = "keys.v1.create"
-	SubjectKeysVerify = "keys.v1.verify"
-	KeyServiceQueue   = "keyservice"
+	SubjectKeysCreate        = "keys.v1.create"
+	SubjectKeysVerify        = "keys.v1.verify"
+	SubjectKeysGet           = "keys.v1.get"
+	SubjectKeysWhoami        = "keys.v1.whoami"
+	SubjectKeysUpdate        = "keys.v1.update"
+	SubjectKeysUpdateCredits = "keys.v1.updateCredits"
+	SubjectKeysDelete        = "keys.v1.delete"
+	SubjectKeysReroll        = "keys.v1.reroll"
+	SubjectKeysList          = "keys.v1.list"
+
+	SubjectIdentitiesCreate = "identities.v1.create"
+	SubjectIdentitiesGet    = "identities.v1.get"
+	SubjectIdentitiesUpdate = "identities.v1.update"
+	SubjectIdentitiesDelete = "identities.v1.delete"
+	SubjectIdentitiesList   = "identities.v1.list"
+
+	// SubjectRatelimitLimit takes RatelimitRequest: a standalone limit on any
+	// identifier (an IP address), without a key.
+	SubjectRatelimitLimit = "ratelimit.v1.limit"
+	// SubjectRatelimitMultiLimit takes MultiRatelimitRequest.
+	SubjectRatelimitMultiLimit = "ratelimit.v1.multiLimit"
+
+	KeyServiceQueue = "keyservice"
 )
 
 // OCR jobs. Producers (the ingress, or internal services) publish an OCRJob
