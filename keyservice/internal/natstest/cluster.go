@@ -1,0 +1,86 @@
+package natstest
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Cluster is an in-process JetStream cluster of len(Servers) nodes on
+// loopback, for tests of replicated (R3) streams and buckets.
+type Cluster struct {
+	Servers []*server.Server
+}
+
+// StartCluster runs n clustered JetStream servers and waits until they have
+// elected a meta leader. They are shut down when the test ends.
+func StartCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	ports := make([]int, n)
+	routes := make([]string, n)
+	for i := range n {
+		ports[i] = freePort(t)
+		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", ports[i])
+	}
+	c := &Cluster{}
+	for i := range n {
+		srv, err := server.NewServer(&server.Options{
+			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1,
+			JetStream: true, StoreDir: t.TempDir(), NoSigs: true,
+			Cluster: server.ClusterOpts{Name: "test", Host: "127.0.0.1", Port: ports[i]},
+			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Start()
+		t.Cleanup(srv.Shutdown)
+		c.Servers = append(c.Servers, srv)
+	}
+	for _, srv := range c.Servers {
+		if !srv.ReadyForConnections(10 * time.Second) {
+			t.Fatal("cluster node did not start")
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for c.leader() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("no JetStream meta leader elected in 30 s")
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	return c
+}
+
+// URLs returns the client URLs of every node, comma-separated, for
+// nats.Connect.
+func (c *Cluster) URLs() string {
+	urls := make([]string, len(c.Servers))
+	for i, s := range c.Servers {
+		urls[i] = s.ClientURL()
+	}
+	return strings.Join(urls, ",")
+}
+
+func (c *Cluster) leader() *server.Server {
+	for _, s := range c.Servers {
+		if s.JetStreamIsLeader() {
+			return s
+		}
+	}
+	return nil
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
