@@ -53,7 +53,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	}
 	app := httpapi.New(httpapi.Config{
 		Keys: keysclient.New(nc, cfg.CallTimeout), Jobs: submitter, Logger: log,
-		Ready: readiness(nc), APIID: cfg.APIID, MaxImageBytes: cfg.MaxImageBytes,
+		Ready: readiness(nc), APIID: cfg.APIID, RootKey: cfg.RootKey, MaxImageBytes: cfg.MaxImageBytes,
 		SyncWait: cfg.SyncWait, CallTimeout: cfg.CallTimeout, Trial: trial,
 	})
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -62,7 +62,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	}
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()
-	log.Info("serving", "addr", "http://"+ln.Addr().String(), "nats", cfg.NATSURL)
+	log.Info("serving", "addr", "http://"+ln.Addr().String(), "nats", cfg.NATSURL, "v2_api", cfg.RootKey != "")
 
 	select {
 	case err := <-served:

@@ -33,6 +33,7 @@ const (
 	OCRTimeout           Reason = "OCR_TIMEOUT"
 	Internal             Reason = "INTERNAL"
 	Forbidden            Reason = "FORBIDDEN"
+	Conflict             Reason = "CONFLICT"
 )
 
 // Error is a public error. Handlers return it; the one error handler renders
@@ -43,6 +44,19 @@ type Error struct {
 	Message string
 	// RetryAfter, in seconds, is sent as Retry-After when positive.
 	RetryAfter int
+	// Fields lists the invalid parts of a request, for the dialects that
+	// report them (Unkey's errors[]); the others show Message only.
+	Fields []FieldError
+}
+
+// FieldError is one invalid part of a request.
+type FieldError struct {
+	// Location is a path into the request: "body", "body.credits.refill.amount",
+	// "body.ratelimits[2].name".
+	Location string
+	// Message says what is wrong; Fix, when set, how to correct it.
+	Message string
+	Fix     string
 }
 
 // Error implements the error interface.

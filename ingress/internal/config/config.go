@@ -17,7 +17,8 @@ type Config struct {
 	// NATSURL is OCR_NATS_URL, default nats://127.0.0.1:4222.
 	NATSURL string
 	// RootKey is OCR_ROOT_KEY, the administrator's key (at least 24
-	// characters). Admin routes stay closed without it.
+	// characters), the bearer token of the /v2 key-management routes.
+	// Admin routes stay closed without it.
 	RootKey string
 	// APIID is OCR_API_ID, the key space of signup keys; default api_ocr.
 	APIID string

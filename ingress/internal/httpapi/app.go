@@ -1,6 +1,8 @@
 // Package httpapi is the public HTTP API of the platform, on fiber: the
 // tutorial's routes (/signup, /upload, /uploadBase64) and PicToText's
-// (/api/v1/ocr) with their exact shapes, plus health checks.
+// (/api/v1/ocr) with their exact shapes, Unkey's v2 key-management API
+// (POST /v2/<service>.<method>, root key only) so that Unkey's SDK can drive
+// keyservice, plus health checks.
 //
 // A request to an OCR route is checked in this order: the Authorization
 // header's form (401), the image (400, 413, 415), then the key itself with
@@ -9,6 +11,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
 	"log/slog"
 	"time"
 
@@ -21,6 +24,9 @@ import (
 type Keys interface {
 	Verify(ctx context.Context, req contracts.VerifyKeyRequest) (contracts.VerifyKeyResponse, error)
 	Create(ctx context.Context, req contracts.CreateKeyRequest) (contracts.CreateKeyResponse, error)
+	// Call sends req to a keyservice subject from contracts and decodes the
+	// reply into resp; errors are as keysclient.Client.Call's.
+	Call(ctx context.Context, subject string, req, resp any) error
 }
 
 // Jobs runs OCR jobs.
@@ -37,6 +43,8 @@ type Config struct {
 	Ready func(ctx context.Context) map[string]error
 	// APIID is the key space signup creates keys in.
 	APIID string
+	// RootKey is the bearer token of the /v2 routes; empty closes them.
+	RootKey string
 	// MaxImageBytes bounds an uploaded image after decoding.
 	MaxImageBytes int
 	// SyncWait is how long a request waits for its OCR result.
@@ -60,7 +68,11 @@ type Plan struct {
 	Lifetime time.Duration
 }
 
-type api struct{ cfg Config }
+type api struct {
+	cfg Config
+	// rootDigest is the SHA-256 of cfg.RootKey, nil when there is none.
+	rootDigest []byte
+}
 
 // New returns the fiber app serving the API.
 func New(cfg Config) *fiber.App {
@@ -68,6 +80,10 @@ func New(cfg Config) *fiber.App {
 		cfg.Now = time.Now
 	}
 	a := &api{cfg: cfg}
+	if cfg.RootKey != "" {
+		sum := sha256.Sum256([]byte(cfg.RootKey))
+		a.rootDigest = sum[:]
+	}
 	app := fiber.New(fiber.Config{
 		AppName:               "ocrstack-ingress",
 		BodyLimit:             cfg.MaxImageBytes*4/3 + 1<<20, // room for base64 and multipart framing
@@ -85,5 +101,6 @@ func New(cfg Config) *fiber.App {
 	app.Post("/upload", a.upload)
 	app.Post("/uploadBase64", a.uploadBase64)
 	app.Post("/api/v1/ocr", a.pictotextOCR)
+	a.mountV2(app)
 	return app
 }

@@ -2,10 +2,12 @@ package httpapi
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/ingress/internal/apierr"
+	"github.com/ocrstack/ocrstack/ingress/internal/keysclient"
 )
 
 // dialect is the error and result shape of a family of routes.
@@ -15,11 +17,15 @@ const (
 	pictotext     dialect = iota // {"error":{"code","message","status","details":[{"reason"}]}}
 	tutorial                     // {"text":null,"error":"...","reason":"..."}
 	signupDialect                // {"keys":null,"error":"...","reason":"..."}
+	unkeyDialect                 // {"meta":{"requestId"},"error":{"title","detail","status","type","errors"?}}
 )
 
 // dialectOf picks the shape by path, so errors raised before routing (a body
 // over the limit) are shaped like the route the client called.
 func dialectOf(path string) dialect {
+	if path == "/v2" || strings.HasPrefix(path, "/v2/") {
+		return unkeyDialect
+	}
 	switch path {
 	case "/upload", "/uploadBase64":
 		return tutorial
@@ -44,14 +50,27 @@ type pictotextDetail struct {
 	Reason apierr.Reason `json:"reason"`
 }
 
-// handleError is the one place that turns errors into HTTP responses.
+// handleError is the one place that turns errors into HTTP responses. On
+// the /v2 routes it also maps keyservice's error replies and outages; the
+// OCR routes turn those into their own errors before they get here.
 func (a *api) handleError(c *fiber.Ctx, err error) error {
 	var e *apierr.Error
 	var fe *fiber.Error
+	var ce *contracts.Error
+	d := dialectOf(c.Path())
 	switch {
 	case errors.As(err, &e):
 	case errors.As(err, &fe):
 		e = fromFiber(fe, a.cfg.MaxImageBytes)
+	case d == unkeyDialect && errors.As(err, &ce):
+		e = keyserviceError(ce)
+		if e.Status >= fiber.StatusInternalServerError {
+			a.cfg.Logger.Error("keyservice error", "request_id", requestIDOf(c), "path", c.Path(), "err", err)
+		}
+	case d == unkeyDialect && errors.Is(err, keysclient.ErrUnavailable):
+		a.cfg.Logger.Error("keyservice unavailable", "request_id", requestIDOf(c), "path", c.Path(), "err", err)
+		e = &apierr.Error{Status: fiber.StatusServiceUnavailable, Reason: apierr.Unavailable,
+			Message: "Key management is unavailable; please retry", RetryAfter: 1}
 	default:
 		a.cfg.Logger.Error("unhandled error", "request_id", requestIDOf(c), "path", c.Path(), "err", err)
 		e = apierr.New(fiber.StatusInternalServerError, apierr.Internal, "Something went wrong on our side; please retry")
@@ -60,7 +79,9 @@ func (a *api) handleError(c *fiber.Ctx, err error) error {
 		c.Set(fiber.HeaderRetryAfter, ra)
 	}
 	c.Status(e.Status)
-	switch dialectOf(c.Path()) {
+	switch d {
+	case unkeyDialect:
+		return c.JSON(unkeyErrorOf(c, e))
 	case tutorial:
 		return c.JSON(fiber.Map{"text": nil, "error": e.Message, "reason": e.Reason})
 	case signupDialect:
@@ -84,6 +105,35 @@ func fromFiber(fe *fiber.Error, maxImage int) *apierr.Error {
 		return apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, "The request could not be parsed")
 	}
 	return apierr.New(fe.Code, apierr.Internal, fe.Message)
+}
+
+// keyserviceError maps keyservice's error reply to a public error. Its
+// message is safe to show (contracts.Error says so), except for internal
+// failures. The switch names every contracts.Code, so a new code is a
+// compile-time reminder to decide.
+func keyserviceError(e *contracts.Error) *apierr.Error {
+	msg := func(fallback string) string {
+		if e.Message == "" {
+			return fallback
+		}
+		return e.Message
+	}
+	switch e.Code {
+	case contracts.CodeBadRequest:
+		return apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, msg("The request is not valid"))
+	case contracts.CodeNotFound:
+		return apierr.New(fiber.StatusNotFound, apierr.NotFound, msg("Not found"))
+	case contracts.CodeConflict:
+		return apierr.New(fiber.StatusConflict, apierr.Conflict, msg("The request conflicts with an existing resource"))
+	case contracts.CodeTimeout:
+		return &apierr.Error{Status: fiber.StatusServiceUnavailable, Reason: apierr.Unavailable,
+			Message: "Key management timed out; please retry", RetryAfter: 1}
+	case contracts.CodeInternal, contracts.CodeUnsupportedMedia, contracts.CodeUnreadableImage,
+		contracts.CodeImageTooLarge, contracts.CodeUnsupportedLanguage:
+		// The OCR codes never come from keyservice: a broken invariant.
+		return apierr.New(fiber.StatusInternalServerError, apierr.Internal, "Something went wrong on our side; please retry")
+	}
+	return apierr.New(fiber.StatusInternalServerError, apierr.Internal, "Something went wrong on our side; please retry")
 }
 
 // jobError maps a worker's failure code to a public error. The switch names

@@ -62,6 +62,12 @@ func (s *stubKeys) Create(_ context.Context, r contracts.CreateKeyRequest) (cont
 	return contracts.CreateKeyResponse{KeyID: "key_new", Key: "ocr_secret"}, s.err
 }
 
+// Call is not used by the OCR routes; the /v2 routes are tested against a
+// NATS server (v2_test.go).
+func (s *stubKeys) Call(context.Context, string, any, any) error {
+	return errors.New("stubKeys: Call not implemented")
+}
+
 // stubJobs returns a fixed result or error and remembers the job.
 type stubJobs struct {
 	result contracts.OCRResult

@@ -31,33 +31,62 @@ func New(nc *nats.Conn, timeout time.Duration) *Client {
 // error; errors are ErrUnavailable or a *contracts.Error from keyservice.
 func (c *Client) Verify(ctx context.Context, req contracts.VerifyKeyRequest) (contracts.VerifyKeyResponse, error) {
 	var resp contracts.VerifyKeyResponse
-	err := c.call(ctx, contracts.SubjectKeysVerify, req, &resp)
+	err := c.Call(ctx, contracts.SubjectKeysVerify, req, &resp)
 	return resp, err
 }
 
 // Create creates a key and returns it, the only time it is ever returned.
 func (c *Client) Create(ctx context.Context, req contracts.CreateKeyRequest) (contracts.CreateKeyResponse, error) {
 	var resp contracts.CreateKeyResponse
-	err := c.call(ctx, contracts.SubjectKeysCreate, req, &resp)
+	err := c.Call(ctx, contracts.SubjectKeysCreate, req, &resp)
 	return resp, err
 }
 
-func (c *Client) call(ctx context.Context, subject string, req, resp any) error {
+// Call sends req, encoded as JSON, to one of the keyservice subjects in
+// contracts and decodes the reply into resp (a pointer). It fails with
+// ErrUnavailable when nobody answers in time, or with a *contracts.Error when
+// keyservice answers with a micro error reply. The request ID set with
+// WithRequestID travels in the contracts.HeaderRequestID header.
+func (c *Client) Call(ctx context.Context, subject string, req, resp any) error {
 	b, err := json.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("encode %s request: %w", subject, err)
 	}
+	msg := nats.NewMsg(subject)
+	msg.Data = b
+	if id, ok := ctx.Value(requestIDKey{}).(string); ok && id != "" {
+		msg.Header.Set(contracts.HeaderRequestID, id)
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	msg, err := c.nc.RequestWithContext(ctx, subject, b)
+	reply, err := c.nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {
 		return fmt.Errorf("%s: %w: %w", subject, ErrUnavailable, err)
 	}
-	if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
-		return &contracts.Error{Code: contracts.Code(code), Message: msg.Header.Get(micro.ErrorHeader)}
+	if code := reply.Header.Get(micro.ErrorCodeHeader); code != "" {
+		return replyError(code, reply)
 	}
-	if err := json.Unmarshal(msg.Data, resp); err != nil {
+	if err := json.Unmarshal(reply.Data, resp); err != nil {
 		return fmt.Errorf("decode %s reply: %w", subject, err)
 	}
 	return nil
+}
+
+// WithRequestID returns a context whose calls carry the caller's request ID.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+type requestIDKey struct{}
+
+// replyError reads a micro error reply: the header holds the code, the body
+// a contracts.Error whose message is safe to show; the header's description
+// stands in when the body is not one.
+func replyError(code string, reply *nats.Msg) *contracts.Error {
+	e := &contracts.Error{Code: contracts.Code(code), Message: reply.Header.Get(micro.ErrorHeader)}
+	var body contracts.Error
+	if json.Unmarshal(reply.Data, &body) == nil && body.Message != "" {
+		e.Message = body.Message
+	}
+	return e
 }
