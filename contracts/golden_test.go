@@ -34,7 +34,7 @@ func TestGolden(t *testing.T) {
 		}},
 		{"create_key_response", &CreateKeyResponse{KeyID: "key_3ZbV9", Key: "ocr_4XJ8s"}},
 		{"verify_key_request", &VerifyKeyRequest{
-			Key: "ocr_4XJ8s", RequestID: "req_1", Credits: &VerifyCredits{Cost: 2}, Tags: []string{"route=/upload"},
+			Key: "ocr_4XJ8s", RequestID: "req_1", IdempotencyKey: "job_1", Credits: &VerifyCredits{Cost: 2}, Tags: []string{"route=/upload"},
 			Permissions: "ocr.run AND (keys.read OR admin)",
 			Ratelimits:  []VerifyRatelimit{{Name: "pages", Cost: ptr(int64(3)), Limit: ptr(int64(100)), Duration: ptr(int64(60000))}},
 		}},

@@ -93,7 +93,13 @@ type VerifyKeyRequest struct {
 	// Key is the plaintext key as presented by the client. Never log it.
 	Key string `json:"key"`
 	// RequestID correlates the verification event with the caller's request.
+	// It is only for tracing: it may come from an end user and repeat.
 	RequestID string `json:"requestId,omitempty"`
+	// IdempotencyKey, when set, makes a retry safe: a second verification of
+	// the same key with the same IdempotencyKey within 10 minutes returns the
+	// first outcome and spends nothing. Derive it from something an end user
+	// cannot reuse for a different request (at most 256 characters).
+	IdempotencyKey string `json:"idempotencyKey,omitempty"`
 	// Credits.Cost is spent when every check passes; nil means a cost of 1.
 	Credits *VerifyCredits `json:"credits,omitempty"`
 	// Tags are recorded on the verification event.

@@ -1,5 +1,6 @@
-// Command keyservice serves API key creation and verification over NATS,
-// keeping keys and limits in JetStream KV.
+// Command keyservice serves API keys (create, verify, manage, rotate),
+// identities and standalone rate limits over NATS request/reply, keeping
+// keys, identities and usage in JetStream KV.
 package main
 
 import (

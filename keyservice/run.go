@@ -56,7 +56,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("register service: %w", err)
 	}
-	log.Info("serving", "subjects", []string{contracts.SubjectKeysCreate, contracts.SubjectKeysVerify}, "nats", cfg.NATSURL)
+	log.Info("serving", "subjects", svc.Subjects(), "nats", cfg.NATSURL)
 	<-ctx.Done()
 
 	log.Info("shutting down")

@@ -1,15 +1,25 @@
 // Package keys generates API keys and key ids and derives what is stored of
-// them. A key is prefix_body, where body is base58 of crypto/rand bytes; only
-// the SHA-256 of the whole key and a short visible start are ever stored.
+// them. Only the SHA-256 of the whole key and a short visible start are ever
+// stored.
+//
+// A key is prefix_body (or just body without a prefix). The body is base58 of
+// byteLength crypto/rand bytes followed by a 4-byte checksum: the first four
+// bytes of SHA-256 over a domain tag, the prefix and the random bytes. A
+// mistyped or truncated key therefore fails CheckSyntax without touching
+// storage, except with probability 2^-32, and a prefix cannot be swapped.
+// The checksum adds nothing to an attacker's odds: anyone can compute it, and
+// the random bytes still carry byteLength*8 bits.
 package keys
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Limits on generated keys, as in Unkey v2.
@@ -18,12 +28,18 @@ const (
 	MinByteLength     = 16
 	MaxByteLength     = 255
 	MaxPrefixLength   = 16
-	// MaxKeyLength bounds what verify accepts before hashing: a 255-byte body
-	// is at most 349 base58 characters, plus a 16-character prefix and "_".
+	// ChecksumLength is the number of checksum bytes after the random bytes.
+	ChecksumLength = 4
+	// MaxKeyLength bounds what verify accepts before hashing: 255 random
+	// bytes and the checksum are at most 354 base58 characters, plus a
+	// 16-character prefix and "_".
 	MaxKeyLength = 400
 	// startLength is how many characters of the body the visible start keeps.
 	startLength = 4
 )
+
+// checksumTag separates this checksum from any other use of SHA-256.
+const checksumTag = "ocrstack.key.v1\x00"
 
 // ErrMalformed reports a presented key that cannot be one we issued.
 var ErrMalformed = errors.New("malformed key")
@@ -36,15 +52,60 @@ func New(prefix string, byteLength int) (string, error) {
 	if byteLength < MinByteLength || byteLength > MaxByteLength {
 		return "", fmt.Errorf("byteLength %d not in %d..%d", byteLength, MinByteLength, MaxByteLength)
 	}
+	if !ValidPrefix(prefix) {
+		return "", fmt.Errorf("prefix %q: %w", prefix, ErrMalformed)
+	}
 	buf := make([]byte, byteLength)
 	if _, err := rand.Read(buf); err != nil {
 		return "", fmt.Errorf("read random bytes: %w", err)
 	}
-	body := EncodeBase58(buf)
+	return fromRandom(prefix, buf), nil
+}
+
+// fromRandom builds the key for the given prefix and random bytes.
+func fromRandom(prefix string, random []byte) string {
+	body := EncodeBase58(append(random[:len(random):len(random)], checksum(prefix, random)...))
 	if prefix == "" {
-		return body, nil
+		return body
 	}
-	return prefix + "_" + body, nil
+	return prefix + "_" + body
+}
+
+func checksum(prefix string, random []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte(checksumTag))
+	h.Write([]byte(prefix))
+	h.Write([]byte{0})
+	h.Write(random)
+	return h.Sum(nil)[:ChecksumLength]
+}
+
+// CheckSyntax rejects a presented key that cannot be one we issued, before any
+// storage is touched: wrong characters or length, a body that is not base58,
+// too few or too many random bytes, or a checksum that does not match.
+func CheckSyntax(key string) error {
+	if key == "" || len(key) > MaxKeyLength {
+		return ErrMalformed
+	}
+	prefix, body, found := strings.Cut(key, "_")
+	if !found {
+		prefix, body = "", key
+	}
+	if (found && prefix == "") || !ValidPrefix(prefix) {
+		return ErrMalformed
+	}
+	raw, err := DecodeBase58(body)
+	if err != nil {
+		return ErrMalformed
+	}
+	n := len(raw) - ChecksumLength
+	if n < MinByteLength || n > MaxByteLength {
+		return ErrMalformed
+	}
+	if !bytes.Equal(raw[n:], checksum(prefix, raw[:n])) {
+		return ErrMalformed
+	}
+	return nil
 }
 
 // NewID returns a random identifier with the given prefix ("key", "evt").
@@ -65,29 +126,11 @@ func Hash(key string) string {
 // Start returns the visible start of a key: its prefix and the first
 // characters of its body, enough to tell keys apart in a list.
 func Start(key string) string {
-	n := len(key)
-	for i := 0; i < len(key); i++ {
-		if key[i] == '_' {
-			n = i + 1
-		}
+	n := 0
+	if i := strings.LastIndexByte(key, '_'); i >= 0 {
+		n = i + 1
 	}
-	end := min(n+startLength, len(key))
-	return key[:end]
-}
-
-// CheckSyntax rejects a presented key that cannot be one we issued, before any
-// storage is touched.
-func CheckSyntax(key string) error {
-	if key == "" || len(key) > MaxKeyLength {
-		return ErrMalformed
-	}
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if !(c == '_' || ('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')) {
-			return ErrMalformed
-		}
-	}
-	return nil
+	return key[:min(n+startLength, len(key))]
 }
 
 // HashEqual compares two hex hashes in constant time.

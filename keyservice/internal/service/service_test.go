@@ -3,87 +3,17 @@ package service
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 	"github.com/ocrstack/ocrstack/contracts"
-	"github.com/ocrstack/ocrstack/keyservice/internal/natstest"
-	"github.com/ocrstack/ocrstack/keyservice/internal/store"
-	"github.com/ocrstack/ocrstack/keyservice/internal/streams"
 	"github.com/stretchr/testify/require"
 )
-
-// clock is a settable test clock.
-type clock struct{ ms atomic.Int64 }
-
-func (c *clock) Now() time.Time          { return time.UnixMilli(c.ms.Load()) }
-func (c *clock) Advance(d time.Duration) { c.ms.Add(d.Milliseconds()) }
-
-type fixture struct {
-	nc    *nats.Conn
-	js    jetstream.JetStream
-	clock *clock
-}
-
-// start runs `replicas` keyservice instances on one embedded JetStream server.
-func start(t *testing.T, replicas int) *fixture {
-	t.Helper()
-	_, nc := natstest.Start(t)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	ctx := context.Background()
-	require.NoError(t, streams.Ensure(ctx, js, contracts.EventsStreamSpec))
-	st, err := store.Open(ctx, js)
-	require.NoError(t, err)
-	clk := &clock{}
-	clk.ms.Store(time.Date(2026, 11, 22, 12, 0, 30, 0, time.UTC).UnixMilli())
-	for range replicas {
-		svc := New(Config{Store: st, JS: js, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.Now})
-		m, err := svc.Register(nc)
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = m.Stop() })
-	}
-	return &fixture{nc: nc, js: js, clock: clk}
-}
-
-// call sends a request and decodes the reply, or returns the micro error code
-// and description.
-func (f *fixture) call(t *testing.T, subject string, req, resp any) (code, desc string) {
-	t.Helper()
-	b, err := json.Marshal(req)
-	require.NoError(t, err)
-	msg, err := f.nc.Request(subject, b, 5*time.Second)
-	require.NoError(t, err)
-	if c := msg.Header.Get(micro.ErrorCodeHeader); c != "" {
-		return c, msg.Header.Get(micro.ErrorHeader)
-	}
-	require.NoError(t, json.Unmarshal(msg.Data, resp))
-	return "", ""
-}
-
-func (f *fixture) create(t *testing.T, req contracts.CreateKeyRequest) contracts.CreateKeyResponse {
-	t.Helper()
-	var resp contracts.CreateKeyResponse
-	code, desc := f.call(t, contracts.SubjectKeysCreate, req, &resp)
-	require.Empty(t, code, desc)
-	return resp
-}
-
-func (f *fixture) verify(t *testing.T, key string) contracts.VerifyKeyResponse {
-	t.Helper()
-	var resp contracts.VerifyKeyResponse
-	code, desc := f.call(t, contracts.SubjectKeysVerify, contracts.VerifyKeyRequest{Key: key, RequestID: "req_t"}, &resp)
-	require.Empty(t, code, desc)
-	return resp
-}
 
 // TestCreateAndVerify checks each verification outcome end to end over NATS,
 // and that verify reads back what create stored.
@@ -213,31 +143,23 @@ func TestConcurrentVerifyIsExact(t *testing.T) {
 func TestVerificationEvents(t *testing.T) {
 	f := start(t, 1)
 	created := f.create(t, contracts.CreateKeyRequest{APIID: "api_test", ExternalID: "bob", Credits: &contracts.Credits{Remaining: 1}})
-	f.verify(t, created.Key)
-	f.verify(t, created.Key)
-	f.verify(t, "ocr_nope")
+	f.verifyReq(t, contracts.VerifyKeyRequest{Key: created.Key, RequestID: "req_1"})
+	f.verifyReq(t, contracts.VerifyKeyRequest{Key: created.Key, RequestID: "req_2"})
+	f.verifyReq(t, contracts.VerifyKeyRequest{Key: "ocr_nope", RequestID: "req_3"})
 
-	ctx := context.Background()
-	cons, err := f.js.CreateConsumer(ctx, contracts.EventsStream, jetstream.ConsumerConfig{FilterSubject: contracts.SubjectEventsVerification})
-	require.NoError(t, err)
-	var got []contracts.VerificationEvent
-	require.Eventually(t, func() bool {
-		batch, err := cons.FetchNoWait(10)
-		require.NoError(t, err)
-		for m := range batch.Messages() {
-			require.NotContains(t, string(m.Data()), created.Key)
-			var ev contracts.VerificationEvent
-			require.NoError(t, json.Unmarshal(m.Data(), &ev))
-			require.Equal(t, ev.EventID, m.Headers().Get(contracts.HeaderMsgID))
-			got = append(got, ev)
-		}
-		return len(got) >= 3
-	}, 5*time.Second, 20*time.Millisecond)
+	got := f.events(t, 3)
 	require.Len(t, got, 3)
 	outcomes := map[contracts.VerifyCode]int{}
-	for _, ev := range got {
+	for i, ev := range got {
+		b, err := json.Marshal(ev)
+		require.NoError(t, err)
+		require.NotContains(t, string(b), created.Key)
 		outcomes[ev.Outcome]++
-		require.Equal(t, "req_t", ev.RequestID)
+		require.Equal(t, fmt.Sprintf("req_%d", i+1), ev.RequestID)
+		if ev.KeyID != "" {
+			require.Equal(t, "bob", ev.OwnerID)
+			require.Equal(t, "api_test", ev.APIID)
+		}
 	}
 	require.Equal(t, map[contracts.VerifyCode]int{"VALID": 1, "USAGE_EXCEEDED": 1, "NOT_FOUND": 1}, outcomes)
 }

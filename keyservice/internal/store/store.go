@@ -1,135 +1,125 @@
-// Package store keeps keys and their usage state in two JetStream KV buckets
-// owned by keyservice.
+// Package store keeps keys, identities and their usage state in the two
+// JetStream KV buckets owned by keyservice.
 //
-// Bucket contracts.KeysBucket holds the key records, "h.<sha256 hex>" ->
-// Record, and an index "id.<keyId>" -> hash. Bucket contracts.KeyStateBucket
-// holds "<keyId>" -> limits.State, the credits and rate-limit windows that
-// change on every verification. Keeping them apart means a verification's
-// compare-and-set never conflicts with an edit of the key itself.
+// Bucket contracts.KeysBucket holds what changes rarely (settings):
 //
-// The plaintext key is never stored: only its hash, and the short start.
+//	h.<sha256 of key>         Record: a key, or an old key rerolled into another (an alias)
+//	id.<keyId>                the key's hash, so a key can be managed by id
+//	a.<tag(apiId)>.<keyId>    the key's hash, listing a key space
+//	o.<tag(apiId,extId)>.<keyId>  the key's hash, listing one owner's keys
+//	i.<identityId>            Identity
+//	x.<tag(externalId)>       the identity id; created only if absent, so external ids are unique
+//
+// Bucket contracts.KeyStateBucket holds what every verification changes:
+//
+//	k.<stateId>               Doc holding one key's budget (a key without identity)
+//	i.<identityId>            Doc holding the identity's budget and the budgets of all its keys
+//	rl.<tag(namespace,identifier)>  limits.Window of a standalone rate limit, expiring with it
+//
+// A tag is the first 128 bits of a SHA-256, in hex, so any string makes a
+// valid KV key. The plaintext key is never stored: only its hash and start.
+//
+// One verification changes one Doc, with one compare-and-set: the key's
+// credits, windows and last use, its identity's credits and windows, and the
+// request id remembered for idempotency all live in that Doc. That is why a
+// key linked to an identity keeps its budget inside the identity's Doc: the
+// shared limits and credits and the key's own are spent together or not at
+// all, exactly, across any number of replicas. A Doc of an identity with
+// many keys grows with them; a verification rewrites it whole.
+//
+// A key's budget is found by its state id, which survives rerolls: the new
+// key takes over the old key's state id, and the old key's h. entry becomes
+// an alias naming the new key's hash until its grace period ends, so both
+// secrets draw on one budget. Linking a key to another identity moves its
+// budget between Docs in one atomic batch and leaves a forwarding mark, so
+// a verification that read the record before the move still finds it.
+//
+// Changes that touch several entries of one bucket (create, reroll, delete,
+// a move, a multi-limit) are committed as one JetStream atomic batch with a
+// compare-and-set on every entry: all happen or none do. Nothing spans both
+// buckets atomically, so multi-bucket changes are ordered to be safe when
+// cut short: state before the record that refers to it on create, the
+// record before its state on delete. A crash in between leaves an
+// unreachable state entry, never a key without its budget.
 package store
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
-	"github.com/ocrstack/ocrstack/keyservice/internal/limits"
 )
 
 // Errors returned by the store.
 var (
-	ErrNotFound   = errors.New("key not found")
+	ErrNotFound = errors.New("not found")
+	// ErrRerolled is a key id that now only names an old key in its grace
+	// period; only delete accepts it.
+	ErrRerolled   = fmt.Errorf("key was rerolled: %w", ErrNotFound)
 	ErrCorrupt    = errors.New("corrupt stored value")
 	ErrContention = errors.New("too many concurrent updates")
+	// ErrTaken is an identity external id already in use.
+	ErrTaken = errors.New("external id already taken")
+	// ErrTooManyAliases refuses a reroll while MaxAliases old keys of the
+	// same key are still in their grace period.
+	ErrTooManyAliases = errors.New("too many rerolled keys still in their grace period")
+	// ErrUnlimited refuses to increment or decrement unlimited credits.
+	ErrUnlimited = errors.New("credits are unlimited")
 )
 
-// maxCASAttempts bounds the compare-and-set retries of one verification.
-const maxCASAttempts = 64
+// maxAttempts bounds the compare-and-set retries of one operation.
+const maxAttempts = 64
 
-// Store reads and writes key records and usage state.
+// Store reads and writes keys, identities and usage state.
 type Store struct {
-	keys  jetstream.KeyValue
-	state jetstream.KeyValue
+	keys  *bucket
+	state *bucket
 }
 
-// Open creates the buckets if needed and returns a Store on them.
+// Open creates the buckets if needed, enables atomic batches on both and
+// per-message TTLs on the state bucket, and returns a Store on them.
 func Open(ctx context.Context, js jetstream.JetStream) (*Store, error) {
-	keys, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: contracts.KeysBucket, Description: "API key records by hash", History: 1, Storage: jetstream.FileStorage,
-	})
+	keys, err := openBucket(ctx, js, jetstream.KeyValueConfig{
+		Bucket: contracts.KeysBucket, Description: "API keys and identities", History: 1, Storage: jetstream.FileStorage,
+	}, false)
 	if err != nil {
-		return nil, fmt.Errorf("open bucket %s: %w", contracts.KeysBucket, err)
+		return nil, err
 	}
-	state, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: contracts.KeyStateBucket, Description: "credits and rate-limit windows by key id", History: 1, Storage: jetstream.FileStorage,
-	})
+	state, err := openBucket(ctx, js, jetstream.KeyValueConfig{
+		Bucket: contracts.KeyStateBucket, Description: "credits and rate-limit windows", History: 1, Storage: jetstream.FileStorage,
+	}, true)
 	if err != nil {
-		return nil, fmt.Errorf("open bucket %s: %w", contracts.KeyStateBucket, err)
+		return nil, err
 	}
 	return &Store{keys: keys, state: state}, nil
 }
 
-// Create stores a new key. The state and the id index are written before
-// the record, so a key never verifies without them; a crash in between
-// leaves only unreachable entries behind.
-func (s *Store) Create(ctx context.Context, rec Record, st limits.State) error {
-	sb, err := json.Marshal(st)
-	if err != nil {
-		return fmt.Errorf("encode state: %w", err)
+// tag turns any strings into a fixed-length KV key token.
+func tag(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
 	}
-	rb, err := json.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("encode record: %w", err)
-	}
-	if _, err := s.state.Create(ctx, rec.KeyID, sb); err != nil {
-		return fmt.Errorf("create state %s: %w", rec.KeyID, err)
-	}
-	if _, err := s.keys.Create(ctx, "id."+rec.KeyID, []byte(rec.Hash)); err != nil {
-		return fmt.Errorf("create index %s: %w", rec.KeyID, err)
-	}
-	if _, err := s.keys.Create(ctx, "h."+rec.Hash, rb); err != nil {
-		return fmt.Errorf("create record %s: %w", rec.KeyID, err)
-	}
-	return nil
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// ByHash returns the record of the key whose SHA-256 is hash.
-func (s *Store) ByHash(ctx context.Context, hash string) (Record, error) {
-	e, err := s.keys.Get(ctx, "h."+hash)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return Record{}, ErrNotFound
+// ValidID reports whether s can be a key, identity or state id: 1 to 64
+// characters of [A-Za-z0-9_]. Ids become KV key tokens, so anything else
+// (a dot, a wildcard) must never reach a subject.
+func ValidID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
 	}
-	if err != nil {
-		return Record{}, fmt.Errorf("get record: %w", err)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || ('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')) {
+			return false
+		}
 	}
-	return DecodeRecord(e.Value())
-}
-
-// Spend decides one verification of rec at now and, when it changes the
-// state, writes the new state with compare-and-set, retrying on conflict.
-// Every replica and every concurrent caller therefore agrees: no more is
-// admitted than the limits and credits allow.
-func (s *Store) Spend(ctx context.Context, rec Record, cost int64, now func() time.Time) (limits.Outcome, error) {
-	for range maxCASAttempts {
-		var st limits.State
-		var rev uint64
-		e, err := s.state.Get(ctx, rec.KeyID)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		case err != nil:
-			return limits.Outcome{}, fmt.Errorf("get state %s: %w", rec.KeyID, err)
-		default:
-			rev = e.Revision()
-			if st, err = DecodeState(e.Value()); err != nil {
-				return limits.Outcome{}, fmt.Errorf("state %s: %w", rec.KeyID, err)
-			}
-		}
-		out, next := limits.Decide(now().UnixMilli(), rec.Policy(), st, cost)
-		if !out.Changed {
-			return out, nil
-		}
-		b, err := json.Marshal(next)
-		if err != nil {
-			return limits.Outcome{}, fmt.Errorf("encode state: %w", err)
-		}
-		if rev == 0 {
-			_, err = s.state.Create(ctx, rec.KeyID, b)
-		} else {
-			_, err = s.state.Update(ctx, rec.KeyID, b, rev)
-		}
-		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
-			continue
-		}
-		if err != nil {
-			return limits.Outcome{}, fmt.Errorf("update state %s: %w", rec.KeyID, err)
-		}
-		return out, nil
-	}
-	return limits.Outcome{}, fmt.Errorf("spend %s: %w", rec.KeyID, ErrContention)
+	return true
 }

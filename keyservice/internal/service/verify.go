@@ -1,0 +1,171 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/keyservice/internal/keys"
+	"github.com/ocrstack/ocrstack/keyservice/internal/perm"
+	"github.com/ocrstack/ocrstack/keyservice/internal/store"
+)
+
+// Bounds on a verification request.
+const (
+	maxTags         = 20
+	maxTagLength    = 256
+	maxRequestIDLen = 256
+)
+
+// verifyRequest is a validated verification.
+type verifyRequest struct {
+	*contracts.VerifyKeyRequest
+	// query is nil when no permissions are asked for.
+	query *perm.Query
+	cost  int64
+}
+
+func (s *Service) handleVerify(req micro.Request) {
+	began := time.Now()
+	var r contracts.VerifyKeyRequest
+	if err := decodeStrict(req.Data(), &r); err != nil {
+		s.fail(req, contracts.CodeBadRequest, err.Error())
+		return
+	}
+	vr, err := validateVerify(&r)
+	if err != nil {
+		s.failWith(req, err)
+		return
+	}
+	now := s.cfg.Now().UnixMilli()
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+	defer cancel()
+	resp, v, err := s.verify(ctx, vr, now)
+	if err != nil {
+		s.failWith(req, err)
+		return
+	}
+	s.reply(req, resp)
+	if v.Replayed {
+		return
+	}
+	rec := v.Record
+	s.emit(contracts.VerificationEvent{
+		EventID: keys.NewID("ver"), Time: now, RequestID: r.RequestID,
+		KeyID: rec.KeyID, APIID: rec.APIID, OwnerID: rec.ExternalID, Outcome: resp.Code, Cost: vr.cost,
+		CreditsRemaining: creditsOrUnlimited(resp.Credits), LatencyUs: time.Since(began).Microseconds(), Tags: r.Tags,
+	})
+}
+
+// validateVerify reports every problem of a verification at once. It runs
+// before the key is looked up, so a malformed query never spends anything.
+func validateVerify(r *contracts.VerifyKeyRequest) (verifyRequest, error) {
+	var p problems
+	vr := verifyRequest{VerifyKeyRequest: r, cost: 1}
+	if r.Credits != nil {
+		vr.cost = r.Credits.Cost
+		if vr.cost < 0 || vr.cost > maxCost {
+			p.add("credits.cost: must be between 0 and %d", maxCost)
+		}
+	}
+	if len(r.RequestID) > maxRequestIDLen {
+		p.add("requestId: at most %d characters", maxRequestIDLen)
+	}
+	if len(r.IdempotencyKey) > maxRequestIDLen {
+		p.add("idempotencyKey: at most %d characters", maxRequestIDLen)
+	}
+	if len(r.Tags) > maxTags {
+		p.add("tags: at most %d", maxTags)
+	}
+	for i, t := range r.Tags {
+		if t == "" || len(t) > maxTagLength {
+			p.add("tags[%d]: 1 to %d characters", i, maxTagLength)
+		}
+	}
+	if r.Permissions != "" {
+		q, err := perm.Parse(r.Permissions)
+		if err != nil {
+			p.add("permissions: %v", err)
+		}
+		vr.query = &q
+	}
+	if len(r.Ratelimits) > maxRatelimits {
+		p.add("ratelimits: at most %d", maxRatelimits)
+	}
+	seen := map[string]bool{}
+	for i, rl := range r.Ratelimits {
+		if rl.Name == "" || len(rl.Name) > maxRatelimitName {
+			p.add("ratelimits[%d].name: required, at most %d characters", i, maxRatelimitName)
+		}
+		if seen[rl.Name] {
+			p.add("ratelimits[%d].name: %q is named twice", i, rl.Name)
+		}
+		seen[rl.Name] = true
+		if rl.Cost != nil && (*rl.Cost < 0 || *rl.Cost > maxCost) {
+			p.add("ratelimits[%d].cost: must be between 0 and %d", i, maxCost)
+		}
+		if rl.Limit != nil && *rl.Limit < 1 {
+			p.add("ratelimits[%d].limit: must be at least 1", i)
+		}
+		if rl.Duration != nil && (*rl.Duration < minLimitDuration || *rl.Duration > maxLimitDuration) {
+			p.add("ratelimits[%d].duration: must be between %d and %d milliseconds", i, minLimitDuration, maxLimitDuration)
+		}
+	}
+	return vr, p.err()
+}
+
+// verify looks the key up by hash and spends its budget. An unknown or
+// malformed key is the outcome NOT_FOUND, not an error.
+func (s *Service) verify(ctx context.Context, r verifyRequest, now int64) (contracts.VerifyKeyResponse, store.Verification, error) {
+	notFound := contracts.VerifyKeyResponse{Code: contracts.VerifyNotFound}
+	if keys.CheckSyntax(r.Key) != nil {
+		return notFound, store.Verification{}, nil
+	}
+	v, err := s.cfg.Store.Verify(ctx, keys.Hash(r.Key), r.IdempotencyKey, now, plan(r))
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound, store.Verification{}, nil
+	}
+	if err != nil {
+		return notFound, v, err
+	}
+	rec, out := v.Record, v.Outcome
+	resp := contracts.VerifyKeyResponse{
+		Valid: out.Code == contracts.VerifyValid, Code: out.Code, KeyID: rec.KeyID, APIID: rec.APIID,
+		Name: rec.Name, ExternalID: rec.ExternalID, Meta: rec.Meta, Expires: rec.Expires,
+		Credits: out.Credits, Enabled: rec.Enabled, Ratelimits: out.Ratelimits,
+		Identity: identityInfo(v.Identity, v.IdentityBudget), Roles: rec.Roles, Permissions: rec.Permissions,
+	}
+	if resp.Identity != nil && resp.Identity.Credits != nil && out.IdentityCredits != nil {
+		resp.Identity.Credits.Remaining = *out.IdentityCredits // a replay's, as first answered
+	}
+	return resp, v, nil
+}
+
+// emit publishes an event asynchronously; the JetStream context's error
+// handler logs a publish that is not acknowledged.
+func (s *Service) emit(ev contracts.VerificationEvent) {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		s.cfg.Logger.Error("encode verification event", "err", err)
+		return
+	}
+	msg := &nats.Msg{Subject: contracts.SubjectEventsVerification, Data: b, Header: nats.Header{}}
+	msg.Header.Set(contracts.HeaderMsgID, ev.EventID)
+	if ev.RequestID != "" {
+		msg.Header.Set(contracts.HeaderRequestID, ev.RequestID)
+	}
+	if _, err := s.cfg.JS.PublishMsgAsync(msg); err != nil {
+		s.cfg.Logger.Error("publish verification event", "request_id", ev.RequestID, "key_id", ev.KeyID, "err", err)
+	}
+}
+
+func creditsOrUnlimited(c *int64) int64 {
+	if c == nil {
+		return -1
+	}
+	return *c
+}

@@ -1,0 +1,127 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ocrstack/ocrstack/keyservice/internal/limits"
+)
+
+// Plan turns a key's record and its identity (nil when it has none) into
+// what a verification must pass. An error refuses the verification before
+// anything is written.
+type Plan func(rec Record, ident *Identity) (limits.Input, error)
+
+// Verification is the result of Verify.
+type Verification struct {
+	Record Record
+	// Identity is the identity whose limits and credits applied, if any,
+	// and IdentityBudget its budget after the verification.
+	Identity       *Identity
+	IdentityBudget *limits.Budget
+	Outcome        limits.Outcome
+	// Replayed means the request id was seen within SeenWindow: Outcome is
+	// the first verification's, and nothing was spent.
+	Replayed bool
+}
+
+// Verify decides one use of the key whose hash is given at now (unix ms)
+// and writes what it spent with one compare-and-set on the Doc holding the
+// key's budget (and its identity's), retrying on conflict. Every replica
+// and every concurrent caller therefore agrees: no more is admitted than
+// the limits and credits allow. A spending verification with a request id
+// is remembered, so the same request id within SeenWindow gets the same
+// answer without spending again. An unknown key is ErrNotFound.
+func (s *Store) Verify(ctx context.Context, hash, requestID string, now int64, plan Plan) (Verification, error) {
+	rec, err := s.KeyByHash(ctx, hash, now)
+	if err != nil {
+		return Verification{}, err
+	}
+	var ident *Identity
+	identID := ""
+	for range maxAttempts {
+		sid := rec.State()
+		loc, err := s.locate(ctx, rec.home(), sid)
+		if errors.Is(err, errNoState) {
+			fresh, err := s.KeyByHash(ctx, hash, now)
+			if err != nil {
+				return Verification{}, err
+			}
+			if fresh.home() == rec.home() && fresh.State() == sid {
+				return Verification{}, fmt.Errorf("%w: key %s has no state", ErrCorrupt, rec.KeyID)
+			}
+			rec = fresh
+			continue
+		}
+		if err != nil {
+			return Verification{}, err
+		}
+		if id := identityOf(loc); id != identID {
+			if ident, err = s.linkedIdentity(ctx, id); err != nil {
+				return Verification{}, err
+			}
+			identID = id
+		}
+		var identBudget *limits.Budget
+		if ident != nil {
+			identBudget = loc.doc.Identity
+		}
+		if out, ok := loc.doc.seen(sid, requestID, now); ok {
+			return Verification{Record: rec, Identity: ident, IdentityBudget: identBudget, Outcome: out, Replayed: true}, nil
+		}
+		in, err := plan(rec, ident)
+		if err != nil {
+			return Verification{}, err
+		}
+		in.Now = now
+		out, key, identNext := limits.Decide(in, loc.doc.Keys[sid].Budget, identBudget)
+		v := Verification{Record: rec, Identity: ident, IdentityBudget: identNext, Outcome: out}
+		if !out.Changed {
+			return v, nil
+		}
+		doc := loc.doc
+		doc.Keys[sid] = KeyState{Budget: key, LastUsedAt: now}
+		if ident != nil {
+			doc.Identity = identNext
+		}
+		if requestID != "" {
+			doc.remember(sid, requestID, now, out)
+		}
+		b, err := doc.encode(now)
+		if err != nil {
+			return Verification{}, err
+		}
+		err = s.state.commit(ctx, write{key: loc.key, value: b, rev: loc.rev})
+		if errors.Is(err, errRevision) {
+			continue
+		}
+		return v, err
+	}
+	return Verification{}, fmt.Errorf("verify %s: %w", rec.KeyID, ErrContention)
+}
+
+// identityOf returns the id of the identity whose Doc holds a budget, or ""
+// for a key's own Doc and for a deleted identity's.
+func identityOf(loc located) string {
+	if !strings.HasPrefix(loc.key, "i.") || loc.doc.Identity == nil {
+		return ""
+	}
+	return loc.key[len("i."):]
+}
+
+// linkedIdentity loads an identity, nil for "" and for a deleted one.
+func (s *Store) linkedIdentity(ctx context.Context, id string) (*Identity, error) {
+	if id == "" {
+		return nil, nil
+	}
+	ident, _, err := s.IdentityByID(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &ident, nil
+}
