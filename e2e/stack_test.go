@@ -24,6 +24,9 @@ import (
 
 var services = []string{"keyservice", "ocr-worker", "analytics", "ingress"}
 
+// rootKey is the administrator's key the stack runs with.
+const rootKey = "root_e2e_0123456789abcdef0123"
+
 var (
 	buildOnce sync.Once
 	binDir    string
@@ -105,7 +108,7 @@ func startStack(t *testing.T) *stack {
 	env := append(os.Environ(),
 		"OCR_NATS_URL="+ns.ClientURL(), "OCR_HTTP_ADDR="+httpAddr,
 		"OCR_CLICKHOUSE_ADDR="+chAddr, "OCR_CLICKHOUSE_DATABASE="+s.database,
-		"OCR_WORKER_CONCURRENCY=2", "OCR_ANALYTICS_FLUSH_INTERVAL=200ms", "OCR_LOG_LEVEL=debug",
+		"OCR_ROOT_KEY="+rootKey, "OCR_WORKER_CONCURRENCY=2", "OCR_ANALYTICS_FLUSH_INTERVAL=200ms", "OCR_LOG_LEVEL=debug",
 	)
 	logDir := t.TempDir()
 	// Registered first, so it runs last: after every process has stopped and

@@ -42,10 +42,15 @@ func New(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) (*Submitter
 	if err := ensureStream(ctx, js, contracts.JobsStreamSpec); err != nil {
 		return nil, err
 	}
-	images, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket: contracts.ImagesBucket, Description: "images too large to ride in a job message",
-		TTL: contracts.ImagesMaxAge, Storage: jetstream.FileStorage,
-	})
+	// The worker creates the same bucket at start-up. The configuration must
+	// be identical to the worker's (no description), or whichever starts
+	// second fails; and two creates racing can still meet "already in use",
+	// after which the bucket exists and a second attempt updates it.
+	cfg := jetstream.ObjectStoreConfig{Bucket: contracts.ImagesBucket, TTL: contracts.ImagesMaxAge, Storage: jetstream.FileStorage}
+	images, err := js.CreateOrUpdateObjectStore(ctx, cfg)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		images, err = js.CreateOrUpdateObjectStore(ctx, cfg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ensure object store %s: %w", contracts.ImagesBucket, err)
 	}
