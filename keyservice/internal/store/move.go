@@ -151,15 +151,6 @@ func (s *Store) moveKeyState(ctx context.Context, loc located, to, sid string, n
 	delete(dest.Moved, sid)
 	delete(from.Keys, sid)
 	from.Moved[sid] = Moved{To: to, At: now}
-	var kept []Seen
-	for _, sn := range from.Seen {
-		if sn.State == sid {
-			dest.Seen = append(dest.Seen, sn)
-		} else {
-			kept = append(kept, sn)
-		}
-	}
-	from.Seen = kept
 	fb, err := from.encode(now)
 	if err != nil {
 		return err

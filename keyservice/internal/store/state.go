@@ -1,10 +1,8 @@
 package store
 
 import (
-	"cmp"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/ocrstack/ocrstack/contracts"
@@ -13,15 +11,11 @@ import (
 
 // Bounds of what a Doc remembers.
 const (
-	// SeenWindow is how long a verification's request id is remembered: a
-	// repeat within it returns the first outcome and spends nothing.
+	// SeenWindow is how long a verification's idempotency key is
+	// remembered: a repeat within it returns the first outcome and spends
+	// nothing. Each is its own state entry ("p.<tag>"), committed with the
+	// spend and expiring by TTL, so there is no bound on how many.
 	SeenWindow = 10 * time.Minute
-	// MaxSeen bounds the request ids remembered per Doc; the oldest go
-	// first. Every verification of the Doc reads and writes them all, so
-	// the bound trades replay detection against verification cost (about
-	// 7 µs each in BenchmarkVerify: 0.31 ms without request ids, 0.78 ms
-	// with 64 remembered).
-	MaxSeen = 64
 	// movedKeep is how long a forwarding mark outlives a move: far longer
 	// than any request that read the record before the move can take.
 	movedKeep = 10 * time.Minute
@@ -38,8 +32,6 @@ type Doc struct {
 	Keys map[string]KeyState `json:"keys,omitempty"`
 	// Moved forwards a state id whose budget moved to another Doc.
 	Moved map[string]Moved `json:"moved,omitempty"`
-	// Seen are the recent spending verifications, oldest first.
-	Seen []Seen `json:"seen,omitempty"`
 }
 
 // KeyState is one key's budget and last use.
@@ -56,10 +48,9 @@ type Moved struct {
 	At int64  `json:"at"`
 }
 
-// Seen remembers one verification's outcome under its request id. Only
-// spending verifications are remembered, so the outcome is VALID; what is
-// kept is what a replay must repeat, in short JSON, since a Doc carries up
-// to MaxSeen of them through every verification.
+// Seen is an idempotency record: the outcome of a spending (so VALID)
+// verification, kept under "p.<tag(state id, idempotency key)>" for
+// SeenWindow, so a retry gets the same answer and spends nothing.
 type Seen struct {
 	State string `json:"s"`
 	// Request is the request id, or a tag of it when longer than 32 bytes.
@@ -122,48 +113,35 @@ func DecodeDoc(b []byte) (Doc, error) {
 	return d, nil
 }
 
-// seen returns the outcome remembered for request id req of state id sid,
-// if it is recent enough.
-func (d Doc) seen(sid, req string, now int64) (limits.Outcome, bool) {
-	if req == "" {
-		return limits.Outcome{}, false
-	}
-	req = requestKey(req)
-	for _, s := range d.Seen {
-		if s.State == sid && s.Request == req && now-s.At < SeenWindow.Milliseconds() {
-			out := limits.Outcome{Code: contracts.VerifyValid, Credits: s.Credits, IdentityCredits: s.IdentityCredits}
-			for _, l := range s.Limits {
-				out.Ratelimits = append(out.Ratelimits, contracts.RatelimitResult{ID: l.ID, Name: l.Name, Limit: l.Limit,
-					Duration: l.Duration, Remaining: l.Remaining, Reset: l.Reset, AutoApply: l.AutoApply})
-			}
-			return out, true
-		}
-	}
-	return limits.Outcome{}, false
+// idempotencyKey is the state-bucket entry remembering a verification made
+// with idempotency key req on state sid: "p." and a 128-bit tag of both.
+func idempotencyKey(sid, req string) string {
+	return "p." + tag(sid+"\x00"+req)
 }
 
-// remember adds a spending (so VALID) verification's outcome under its
-// request id.
-func (d *Doc) remember(sid, req string, now int64, out limits.Outcome) {
+// outcome is the remembered verification's answer.
+func (s Seen) outcome() limits.Outcome {
+	out := limits.Outcome{Code: contracts.VerifyValid, Credits: s.Credits, IdentityCredits: s.IdentityCredits}
+	for _, l := range s.Limits {
+		out.Ratelimits = append(out.Ratelimits, contracts.RatelimitResult{ID: l.ID, Name: l.Name, Limit: l.Limit,
+			Duration: l.Duration, Remaining: l.Remaining, Reset: l.Reset, AutoApply: l.AutoApply})
+	}
+	return out
+}
+
+// seenOf records a spending (so VALID) verification's outcome.
+func seenOf(sid, req string, now int64, out limits.Outcome) Seen {
 	s := Seen{State: sid, Request: requestKey(req), At: now, Credits: out.Credits, IdentityCredits: out.IdentityCredits}
 	for _, r := range out.Ratelimits {
 		s.Limits = append(s.Limits, seenLimit{ID: r.ID, Name: r.Name, Limit: r.Limit, Duration: r.Duration,
 			Remaining: r.Remaining, Reset: r.Reset, AutoApply: r.AutoApply})
 	}
-	d.Seen = append(d.Seen, s)
+	return s
 }
 
-// encode tidies d before it is written: forgets request ids and forwarding
-// marks past their time and keeps at most MaxSeen request ids.
+// encode tidies d before it is written: forgets forwarding marks past
+// their time.
 func (d Doc) encode(now int64) ([]byte, error) {
-	var seen []Seen
-	for _, s := range d.Seen {
-		if now-s.At < SeenWindow.Milliseconds() {
-			seen = append(seen, s)
-		}
-	}
-	slices.SortStableFunc(seen, func(a, b Seen) int { return cmp.Compare(a.At, b.At) })
-	d.Seen = seen[max(len(seen)-MaxSeen, 0):]
 	for sid, m := range d.Moved {
 		if now-m.At >= movedKeep.Milliseconds() {
 			delete(d.Moved, sid)
@@ -187,6 +165,5 @@ func (d Doc) clone() Doc {
 	for k, v := range d.Moved {
 		c.Moved[k] = v
 	}
-	c.Seen = append([]Seen(nil), d.Seen...)
 	return c
 }

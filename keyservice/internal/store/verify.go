@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -31,9 +32,12 @@ type Verification struct {
 // and writes what it spent with one compare-and-set on the Doc holding the
 // key's budget (and its identity's), retrying on conflict. Every replica
 // and every concurrent caller therefore agrees: no more is admitted than
-// the limits and credits allow. A spending verification with a request id
-// is remembered, so the same request id within SeenWindow gets the same
-// answer without spending again. An unknown key is ErrNotFound.
+// the limits and credits allow. A spending verification with an idempotency
+// key (requestID here) is remembered in its own entry, committed in the same
+// atomic batch as the spend and expiring after SeenWindow, so the same
+// idempotency key within SeenWindow gets the same answer without spending
+// again, however many verifications come in between. An unknown key is
+// ErrNotFound.
 func (s *Store) Verify(ctx context.Context, hash, requestID string, now int64, plan Plan) (Verification, error) {
 	rec, err := s.KeyByHash(ctx, hash, now)
 	if err != nil {
@@ -68,8 +72,22 @@ func (s *Store) Verify(ctx context.Context, hash, requestID string, now int64, p
 		if ident != nil {
 			identBudget = loc.doc.Identity
 		}
-		if out, ok := loc.doc.seen(sid, requestID, now); ok {
-			return Verification{Record: rec, Identity: ident, IdentityBudget: identBudget, Outcome: out, Replayed: true}, nil
+		var idem entry
+		if requestID != "" {
+			if idem, err = s.state.get(ctx, idempotencyKey(sid, requestID)); err != nil {
+				return Verification{}, err
+			}
+			if idem.live {
+				var seen Seen
+				if err := json.Unmarshal(idem.value, &seen); err != nil {
+					return Verification{}, fmt.Errorf("%w: idempotency record: %v", ErrCorrupt, err)
+				}
+				// The record's own time decides, by the service's clock; the
+				// TTL only clears it away later.
+				if now-seen.At < SeenWindow.Milliseconds() {
+					return Verification{Record: rec, Identity: ident, IdentityBudget: identBudget, Outcome: seen.outcome(), Replayed: true}, nil
+				}
+			}
 		}
 		in, err := plan(rec, ident)
 		if err != nil {
@@ -86,14 +104,23 @@ func (s *Store) Verify(ctx context.Context, hash, requestID string, now int64, p
 		if ident != nil {
 			doc.Identity = identNext
 		}
-		if requestID != "" {
-			doc.remember(sid, requestID, now, out)
-		}
 		b, err := doc.encode(now)
 		if err != nil {
 			return Verification{}, err
 		}
-		err = s.state.commit(ctx, write{key: loc.key, value: b, rev: loc.rev})
+		ws := []write{{key: loc.key, value: b, rev: loc.rev}}
+		if requestID != "" {
+			// The spend and its idempotency record commit together, the
+			// record only if still absent: of two concurrent verifications
+			// with one idempotency key, one commits and the other retries
+			// and replays. The record expires after SeenWindow.
+			rb, err := json.Marshal(seenOf(sid, requestID, now, out))
+			if err != nil {
+				return Verification{}, err
+			}
+			ws = append(ws, write{key: idempotencyKey(sid, requestID), value: rb, rev: idem.rev, ttl: SeenWindow})
+		}
+		err = s.state.commit(ctx, ws...)
 		if errors.Is(err, errRevision) {
 			continue
 		}

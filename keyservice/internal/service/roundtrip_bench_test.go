@@ -1,0 +1,250 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/keyservice/internal/keys"
+	"github.com/ocrstack/ocrstack/keyservice/internal/natstest"
+	"github.com/ocrstack/ocrstack/keyservice/internal/store"
+	"github.com/ocrstack/ocrstack/keyservice/internal/streams"
+	"github.com/stretchr/testify/require"
+)
+
+// rtEchoSubject is served by a plain responder that echoes the request.
+const rtEchoSubject = "bench.echo"
+
+// rtValidPrefix starts every VALID verification reply (Valid is the first
+// field of contracts.VerifyKeyResponse), so a reply is checked without the
+// client decoding it, as cheaply as the echo's reply is.
+var rtValidPrefix = []byte(`{"valid":true,`)
+
+// BenchmarkRoundTrip sets a verification over NATS beside the floor every
+// NATS request/reply pays: a plain nc.Subscribe responder echoing the same
+// payload, on the same embedded server over TCP loopback, asked by the same
+// client connection. The keyservice replica and the echo responder each
+// have a connection of their own, as separate processes would; the replica
+// does its JetStream work on its connection, as run.go does. The key has
+// credits and a rate limit, both far more than a run spends.
+//
+// serial sends one request at a time, parallel-8 keeps 8 in flight. Each
+// reports p50-us and p99-us from every operation's latency and ops/s from
+// the operations over the wall time, including the last ones in flight.
+// path splits the verification in process: hashing the key, hashing and
+// reading its record (one JetStream direct get), and the whole handler
+// (the request's trip through the server left out).
+//
+// allocs/op counts the whole process: client, embedded server and the
+// replica. Compare runs with benchstat; targets: verify p50 at most 2x raw
+// p50, verify throughput at least 0.5x raw throughput.
+func BenchmarkRoundTrip(b *testing.B) {
+	rt := startRoundTrip(b)
+	request := func(subject string, check func([]byte) error) func() error {
+		return func() error {
+			msg, err := rt.client.Request(subject, rt.payload, 5*time.Second)
+			if err != nil {
+				return err
+			}
+			if c := msg.Header.Get(micro.ErrorCodeHeader); c != "" {
+				return fmt.Errorf("error reply %s: %s", c, msg.Header.Get(micro.ErrorHeader))
+			}
+			return check(msg.Data)
+		}
+	}
+	ops := []struct {
+		name string
+		op   func() error
+	}{
+		{"raw", request(rtEchoSubject, func(got []byte) error {
+			if !bytes.Equal(got, rt.payload) {
+				return fmt.Errorf("echo: got %q", got)
+			}
+			return nil
+		})},
+		{"verify", request(contracts.SubjectKeysVerify, rtCheckValid)},
+	}
+	for _, o := range ops {
+		b.Run(o.name, func(b *testing.B) {
+			b.Run("serial", func(b *testing.B) { rtRun(b, 1, o.op) })
+			b.Run("parallel-8", func(b *testing.B) { rtRun(b, 8, o.op) })
+		})
+	}
+	b.Run("path", func(b *testing.B) {
+		ctx := context.Background()
+		b.Run("hash", func(b *testing.B) {
+			rtRun(b, 1, func() error {
+				if len(keys.Hash(rt.key)) != 64 {
+					return errors.New("short hash")
+				}
+				return nil
+			})
+		})
+		b.Run("hash+lookup", func(b *testing.B) {
+			rtRun(b, 1, func() error {
+				_, err := rt.store.KeyByHash(ctx, keys.Hash(rt.key), time.Now().UnixMilli())
+				return err
+			})
+		})
+		b.Run("handler", func(b *testing.B) {
+			rtRun(b, 1, func() error {
+				req := &rtRequest{data: rt.payload}
+				rt.svc.handleVerify(req)
+				if req.code != "" {
+					return fmt.Errorf("error reply %s: %s", req.code, req.reply)
+				}
+				return rtCheckValid(req.reply)
+			})
+		})
+	})
+}
+
+// roundTrip is what BenchmarkRoundTrip measures against.
+type roundTrip struct {
+	client  *nats.Conn
+	svc     *Service
+	store   *store.Store
+	key     string
+	payload []byte
+}
+
+// startRoundTrip runs one keyservice replica and the echo responder, each
+// on its own connection to one embedded server, and creates the key.
+func startRoundTrip(b *testing.B) *roundTrip {
+	b.Helper()
+	srv, client := natstest.Start(b)
+	connect := func(name string) *nats.Conn {
+		nc, err := nats.Connect(srv.ClientURL(), nats.Name(name))
+		require.NoError(b, err)
+		b.Cleanup(nc.Close)
+		return nc
+	}
+	ctx := context.Background()
+	svcConn := connect(contracts.KeyServiceName)
+	js, err := jetstream.New(svcConn)
+	require.NoError(b, err)
+	require.NoError(b, streams.Ensure(ctx, js, contracts.EventsStreamSpec))
+	st, err := store.Open(ctx, js)
+	require.NoError(b, err)
+	svc := New(Config{Store: st, JS: js, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	m, err := svc.Register(svcConn)
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = m.Stop() })
+
+	echoConn := connect("echo")
+	_, err = echoConn.Subscribe(rtEchoSubject, func(m *nats.Msg) { _ = m.Respond(m.Data) })
+	require.NoError(b, err)
+	require.NoError(b, echoConn.Flush())
+
+	lots := int64(1 << 50)
+	created := must[contracts.CreateKeyResponse](b, &fixture{nc: client}, contracts.SubjectKeysCreate, contracts.CreateKeyRequest{
+		APIID: "api_bench", Credits: &contracts.Credits{Remaining: lots},
+		Ratelimits: []contracts.Ratelimit{{Name: "requests", Limit: lots, Duration: 60_000, AutoApply: true}},
+	})
+	payload, err := json.Marshal(contracts.VerifyKeyRequest{Key: created.Key})
+	require.NoError(b, err)
+	return &roundTrip{client: client, svc: svc, store: st, key: created.Key, payload: payload}
+}
+
+// rtRun runs op once per b.Loop iteration, with at most `workers` in
+// flight, and reports the latency percentiles and the throughput. One
+// worker runs op in the loop itself; more are goroutines, to which the loop
+// hands one token per iteration, so exactly b.N ops run either way.
+func rtRun(b *testing.B, workers int, op func() error) {
+	b.ReportAllocs()
+	var all []time.Duration
+	var wall time.Duration
+	if workers == 1 {
+		began := time.Now()
+		for b.Loop() {
+			t0 := time.Now()
+			if err := op(); err != nil {
+				b.Fatal(err)
+			}
+			all = append(all, time.Since(t0))
+		}
+		wall = time.Since(began)
+	} else {
+		lat := make([][]time.Duration, workers)
+		errs := make([]error, workers)
+		tokens := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for range tokens {
+					if errs[w] != nil {
+						continue // drain: b.Loop only stops when asked
+					}
+					t0 := time.Now()
+					errs[w] = op()
+					lat[w] = append(lat[w], time.Since(t0))
+				}
+			})
+		}
+		began := time.Now()
+		for b.Loop() {
+			tokens <- struct{}{}
+		}
+		close(tokens)
+		wg.Wait()
+		wall = time.Since(began)
+		if err := errors.Join(errs...); err != nil {
+			b.Fatal(err)
+		}
+		all = slices.Concat(lat...)
+	}
+	slices.Sort(all)
+	quantile := func(q float64) float64 {
+		i := max(int(math.Ceil(q*float64(len(all))))-1, 0)
+		return float64(all[i].Nanoseconds()) / 1e3
+	}
+	b.ReportMetric(quantile(0.50), "p50-us")
+	b.ReportMetric(quantile(0.99), "p99-us")
+	b.ReportMetric(float64(len(all))/wall.Seconds(), "ops/s")
+}
+
+func rtCheckValid(reply []byte) error {
+	if !bytes.HasPrefix(reply, rtValidPrefix) {
+		return fmt.Errorf("verify: not valid: %s", reply)
+	}
+	return nil
+}
+
+// rtRequest is a micro.Request served in process, so the verify handler's
+// own cost is measured without the request's trip through the server.
+type rtRequest struct {
+	data  []byte
+	reply []byte
+	code  string
+}
+
+func (r *rtRequest) Respond(b []byte, _ ...micro.RespondOpt) error { r.reply = b; return nil }
+
+func (r *rtRequest) RespondJSON(v any, _ ...micro.RespondOpt) error {
+	b, err := json.Marshal(v)
+	r.reply = b
+	return err
+}
+
+func (r *rtRequest) Error(code, _ string, data []byte, _ ...micro.RespondOpt) error {
+	r.code, r.reply = code, data
+	return nil
+}
+
+func (r *rtRequest) Data() []byte           { return r.data }
+func (r *rtRequest) Headers() micro.Headers { return nil }
+func (r *rtRequest) Subject() string        { return contracts.SubjectKeysVerify }
+func (r *rtRequest) Reply() string          { return "" }
