@@ -101,17 +101,18 @@ func TestPropagation(t *testing.T) {
 			t.Run("direct", func(t *testing.T) {
 				key, replied := change(t)
 				took := make([]time.Duration, len(reps))
+				asked := make([]int, len(reps))
 				errs := make([]error, len(reps))
 				var wg sync.WaitGroup
 				for i, r := range reps {
-					wg.Go(func() { took[i], errs[i] = propAwaitDirect(admin, r.probe, key, tc.want, replied) })
+					wg.Go(func() { took[i], asked[i], errs[i] = propAwaitDirect(admin, r.probe, key, tc.want, replied) })
 				}
 				wg.Wait()
 				for i, err := range errs {
 					require.NoError(t, err, "replica %s", reps[i].probe)
 				}
-				t.Logf("%s/direct: every replica answers %s %v after the reply (per replica %v)",
-					tc.name, tc.want, slices.Max(took), took)
+				t.Logf("%s/direct: every replica answers %s %v after the reply (per replica %v, after %v verifications)",
+					tc.name, tc.want, slices.Max(took), took, asked)
 			})
 
 			t.Run("queue group", func(t *testing.T) {
@@ -165,13 +166,14 @@ func startPropReplicas(t *testing.T, url string, n int) []propReplica {
 }
 
 // propAwaitDirect asks one replica until it answers want, then returns how
-// long after since that answer arrived, and checks the replica keeps
-// answering want.
-func propAwaitDirect(nc *nats.Conn, subject, key string, want contracts.VerifyCode, since time.Time) (time.Duration, error) {
+// long after since that answer arrived and how many verifications it took,
+// and checks the replica keeps answering want.
+func propAwaitDirect(nc *nats.Conn, subject, key string, want contracts.VerifyCode, since time.Time) (took time.Duration, asked int, err error) {
 	for time.Since(since) < propDeadline {
 		code, err := propVerify(nc, subject, key)
+		asked++
 		if err != nil {
-			return 0, err
+			return 0, asked, err
 		}
 		if code != want {
 			continue
@@ -179,12 +181,12 @@ func propAwaitDirect(nc *nats.Conn, subject, key string, want contracts.VerifyCo
 		took := time.Since(since)
 		for range propSettled {
 			if code, err = propVerify(nc, subject, key); err != nil || code != want {
-				return took, fmt.Errorf("answered %s, then %s (%v)", want, code, err)
+				return took, asked, fmt.Errorf("answered %s, then %s (%v)", want, code, err)
 			}
 		}
-		return took, nil
+		return took, asked, nil
 	}
-	return 0, fmt.Errorf("no %s within %v", want, propDeadline)
+	return 0, asked, fmt.Errorf("no %s within %v", want, propDeadline)
 }
 
 // propAwaitQueue verifies through the queue group until propStreak
