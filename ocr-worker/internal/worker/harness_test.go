@@ -70,7 +70,7 @@ func startWorker(t *testing.T, concurrency int, opts ...func(*jetstream.Consumer
 	w, err := New(Config{
 		JetStream: js, Consumer: cons, Images: images, Concurrency: concurrency,
 		Languages: []string{"eng", "spa"}, Installed: installed,
-		Logger: slog.New(slog.NewJSONHandler(h.logs, nil)),
+		Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	require.NoError(t, err)
 	runCtx, cancel := context.WithCancel(context.Background())

@@ -28,6 +28,7 @@ func (w *Worker) handle(ctx context.Context, eng *ocr.Engine, msg jetstream.Msg)
 		requestID = job.RequestID
 	}
 	log := w.log.With("job_id", job.JobID, "request_id", requestID)
+	log.Debug("job started")
 	err := decodeErr
 	if !errors.Is(decodeErr, ErrMalformedJob) {
 		err = w.answerJob(ctx, eng, msg, job, requestID, decodeErr, log)
