@@ -16,8 +16,8 @@ type Cluster struct {
 	Servers []*server.Server
 }
 
-// StartCluster runs n clustered JetStream servers and waits until they have
-// elected a meta leader. They are shut down when the test ends.
+// StartCluster runs n clustered JetStream servers and waits until the meta
+// leader sees all of them online. They are shut down when the test ends.
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
 	ports := make([]int, n)
@@ -46,14 +46,32 @@ func StartCluster(t testing.TB, n int) *Cluster {
 			t.Fatal("cluster node did not start")
 		}
 	}
+	// A meta leader alone is not enough: until it has heard from every peer
+	// (statistics received, not marked offline), placing an R3 asset fails
+	// with "no suitable peers for placement, peer offline".
 	deadline := time.Now().Add(30 * time.Second)
-	for c.leader() == nil {
+	for !c.ready() {
 		if time.Now().After(deadline) {
-			t.Fatal("no JetStream meta leader elected in 30 s")
+			t.Fatalf("JetStream cluster not ready in 30 s: meta leader %v", c.leader() != nil)
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
 	return c
+}
+
+// ready reports whether a meta leader sees every node online with JetStream
+// and every node's meta log is current.
+func (c *Cluster) ready() bool {
+	l := c.leader()
+	if l == nil || len(l.JetStreamClusterPeers()) != len(c.Servers) {
+		return false
+	}
+	for _, s := range c.Servers {
+		if !s.JetStreamIsCurrent() {
+			return false
+		}
+	}
+	return true
 }
 
 // URLs returns the client URLs of every node, comma-separated, for
