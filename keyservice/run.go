@@ -63,6 +63,10 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	if err := m.Stop(); err != nil {
 		log.Warn("stop service", "err", err)
 	}
+	svc.Wait()
+	if err := st.Close(); err != nil {
+		log.Warn("stop watching keys", "err", err)
+	}
 	select {
 	case <-js.PublishAsyncComplete():
 	case <-time.After(cfg.ShutdownTimeout):

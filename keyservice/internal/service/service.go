@@ -22,6 +22,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -43,14 +44,30 @@ type Config struct {
 	Now func() time.Time
 	// Timeout bounds the storage work of one request; 0 means 5 s.
 	Timeout time.Duration
+	// MaxInFlight bounds the verifications one replica decides at once; 0
+	// means 1024. Beyond it the endpoint waits, and NATS buffers.
+	MaxInFlight int
 }
 
-// Service handles keyservice's requests. Handlers answer before they
-// return, as micro requires: it reads the reply's outcome for its
-// statistics once the handler returns, so a reply sent from another
-// goroutine would race with it.
+// Service handles keyservice's requests. Management handlers answer
+// before they return, as micro requires: it reads the reply's outcome for
+// its statistics once the handler returns, so a reply sent through the
+// micro.Request from another goroutine would race with it.
+//
+// Verifications are the exception, because a replica must decide many at
+// once to keep up (the store groups concurrent verifications of one budget
+// into one write): the endpoint hands each to a goroutine of its own, at
+// most MaxInFlight at a time, which answers by publishing to the request's
+// reply subject itself (see asyncRequest). micro's statistics for verify
+// therefore count requests but not errors, and their processing time is
+// the hand-off's.
 type Service struct {
 	cfg Config
+	// inflight holds a token per verification being decided.
+	inflight chan struct{}
+	running  sync.WaitGroup
+	// nc answers handed-off verifications; set by Register.
+	nc *nats.Conn
 }
 
 // New returns a Service.
@@ -61,8 +78,15 @@ func New(cfg Config) *Service {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
 	}
-	return &Service{cfg: cfg}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = 1024
+	}
+	return &Service{cfg: cfg, inflight: make(chan struct{}, cfg.MaxInFlight)}
 }
+
+// Wait returns once every verification handed off has been answered; call
+// it after stopping the micro service and before closing the connection.
+func (s *Service) Wait() { s.running.Wait() }
 
 // Subjects lists every subject Register serves.
 func (s *Service) Subjects() []string {
@@ -81,7 +105,7 @@ type endpoint struct {
 func (s *Service) endpoints() []endpoint {
 	return []endpoint{
 		{"create", contracts.SubjectKeysCreate, handle(s, s.createKey)},
-		{"verify", contracts.SubjectKeysVerify, s.handleVerify},
+		{"verify", contracts.SubjectKeysVerify, s.verifyAsync},
 		{"get", contracts.SubjectKeysGet, handle(s, s.getKey)},
 		{"whoami", contracts.SubjectKeysWhoami, handle(s, s.whoami)},
 		{"update", contracts.SubjectKeysUpdate, handle(s, s.updateKey)},
@@ -108,6 +132,7 @@ func (s *Service) Register(nc *nats.Conn) (micro.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.nc = nc
 	for _, e := range s.endpoints() {
 		if err := svc.AddEndpoint(e.name, e.handler, micro.WithEndpointSubject(e.subject)); err != nil {
 			_ = svc.Stop()

@@ -49,16 +49,17 @@ func (s *Service) handleVerify(req micro.Request) {
 		s.failWith(req, err)
 		return
 	}
-	s.reply(req, resp)
-	if v.Replayed {
-		return
+	// The event goes out before the answer (both are buffered writes), so
+	// a client that waits for each answer sees its events in order.
+	if !v.Replayed {
+		rec := v.Record
+		s.emit(contracts.VerificationEvent{
+			EventID: keys.NewID("ver"), Time: now, RequestID: r.RequestID,
+			KeyID: rec.KeyID, APIID: rec.APIID, OwnerID: rec.ExternalID, Outcome: resp.Code, Cost: vr.cost,
+			CreditsRemaining: creditsOrUnlimited(resp.Credits), LatencyUs: time.Since(began).Microseconds(), Tags: r.Tags,
+		})
 	}
-	rec := v.Record
-	s.emit(contracts.VerificationEvent{
-		EventID: keys.NewID("ver"), Time: now, RequestID: r.RequestID,
-		KeyID: rec.KeyID, APIID: rec.APIID, OwnerID: rec.ExternalID, Outcome: resp.Code, Cost: vr.cost,
-		CreditsRemaining: creditsOrUnlimited(resp.Credits), LatencyUs: time.Since(began).Microseconds(), Tags: r.Tags,
-	})
+	s.reply(req, resp)
 }
 
 // validateVerify reports every problem of a verification at once. It runs
@@ -169,3 +170,64 @@ func creditsOrUnlimited(c *int64) int64 {
 	}
 	return *c
 }
+
+// verifyAsync is the verify endpoint: it hands the request to a goroutine
+// of its own, waiting while MaxInFlight are being decided.
+func (s *Service) verifyAsync(req micro.Request) {
+	s.inflight <- struct{}{}
+	s.running.Add(1)
+	r := &asyncRequest{nc: s.nc, data: req.Data(), headers: req.Headers(), reply: req.Reply(), subject: req.Subject()}
+	go func() {
+		defer s.running.Done()
+		defer func() { <-s.inflight }()
+		s.handleVerify(r)
+	}()
+}
+
+// asyncRequest is a micro.Request answered by publishing to its reply
+// subject directly, as micro does (same error headers), but without
+// touching micro's own request, which micro reads once the handler returns.
+type asyncRequest struct {
+	nc             *nats.Conn
+	data           []byte
+	headers        micro.Headers
+	reply, subject string
+}
+
+func (r *asyncRequest) Respond(b []byte, opts ...micro.RespondOpt) error {
+	m := &nats.Msg{Subject: r.reply, Data: b}
+	for _, o := range opts {
+		o(m)
+	}
+	return r.publish(m)
+}
+
+func (r *asyncRequest) RespondJSON(v any, opts ...micro.RespondOpt) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return r.Respond(b, opts...)
+}
+
+func (r *asyncRequest) Error(code, description string, data []byte, opts ...micro.RespondOpt) error {
+	m := &nats.Msg{Subject: r.reply, Data: data, Header: nats.Header{
+		micro.ErrorHeader: []string{description}, micro.ErrorCodeHeader: []string{code},
+	}}
+	for _, o := range opts {
+		o(m)
+	}
+	return r.publish(m)
+}
+
+func (r *asyncRequest) publish(m *nats.Msg) error {
+	if r.reply == "" {
+		return nats.ErrMsgNoReply
+	}
+	return r.nc.PublishMsg(m)
+}
+
+func (r *asyncRequest) Data() []byte           { return r.data }
+func (r *asyncRequest) Headers() micro.Headers { return r.headers }
+func (r *asyncRequest) Subject() string        { return r.subject }
+func (r *asyncRequest) Reply() string          { return r.reply }

@@ -210,6 +210,9 @@ func TestIdempotentReplay(t *testing.T) {
 		{"another id", 0, "r2", 1, 98},
 		{"replay of the other id", 0, "r2", 1, 98},
 		{"after 10 minutes the id spends again", 10 * time.Minute, "r1", 0, 97},
+		// Credits are gone now: a retry must still replay its VALID, not
+		// be refused like a new request.
+		{"replay once the credits ran out", 0, "r1", 0, 97},
 	}
 	for _, s := range steps {
 		f.clock.Advance(s.advance)

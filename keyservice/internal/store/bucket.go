@@ -35,6 +35,9 @@ type bucket struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	kv     jetstream.KeyValue
+	// touched, when set, is told of every key a commit may have changed
+	// (whether or not it succeeded), so a cache of the bucket forgets it.
+	touched func(key string)
 }
 
 // entry is one KV entry as read.
@@ -56,6 +59,9 @@ type write struct {
 	del    bool
 	// ttl, when set, removes the entry that long after the write.
 	ttl time.Duration
+	// cached means the caller updates its cache itself with the revision
+	// the commit returns, so touched is not called for this write.
+	cached bool
 }
 
 // openBucket creates the bucket unless it exists, without touching an
@@ -109,6 +115,22 @@ func (b *bucket) get(ctx context.Context, key string) (entry, error) {
 // publish with a compare-and-set, several are one atomic batch. A lost race
 // on any entry is errRevision and nothing is written.
 func (b *bucket) commit(ctx context.Context, ws ...write) error {
+	_, err := b.commitSeq(ctx, ws...)
+	return err
+}
+
+// commitSeq is commit that also returns the revision of the last write (the
+// stream sequence the commit was stored at).
+func (b *bucket) commitSeq(ctx context.Context, ws ...write) (uint64, error) {
+	if b.touched != nil {
+		defer func() {
+			for _, w := range ws {
+				if !w.cached {
+					b.touched(w.key)
+				}
+			}
+		}()
+	}
 	id := nuid.Next()
 	for i, w := range ws {
 		m := nats.NewMsg(b.subject(w.key))
@@ -128,23 +150,24 @@ func (b *bucket) commit(ctx context.Context, ws ...write) error {
 		}
 		if i < len(ws)-1 {
 			if err := b.nc.PublishMsg(m); err != nil {
-				return fmt.Errorf("stage %s/%s: %w", b.name, w.key, err)
+				return 0, fmt.Errorf("stage %s/%s: %w", b.name, w.key, err)
 			}
 			continue
 		}
 		if len(ws) > 1 {
 			m.Header.Set("Nats-Batch-Commit", "1")
 		}
-		_, err := b.js.PublishMsg(ctx, m)
+		ack, err := b.js.PublishMsg(ctx, m)
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) && retryCodes[apiErr.ErrorCode] {
-			return errRevision
+			return 0, errRevision
 		}
 		if err != nil {
-			return fmt.Errorf("commit %s/%s: %w", b.name, w.key, err)
+			return 0, fmt.Errorf("commit %s/%s: %w", b.name, w.key, err)
 		}
+		return ack.Sequence, nil
 	}
-	return nil
+	return 0, nil
 }
 
 // list returns the keys matching filter (a KV key pattern), deleted ones

@@ -70,12 +70,35 @@ func (s *Store) KeyByHash(ctx context.Context, hash string, now int64) (Record, 
 	if err != nil || !rec.IsAlias() {
 		return rec, err
 	}
+	return s.resolveAlias(ctx, hash, rec, rev, now, s.record)
+}
+
+// keyByHashCached is KeyByHash through the record cache: what a
+// verification reads.
+func (s *Store) keyByHashCached(ctx context.Context, hash string, now int64) (Record, error) {
+	rec, err := s.cachedRecord(ctx, hash)
+	if err != nil || !rec.IsAlias() {
+		return rec, err
+	}
+	return s.resolveAlias(ctx, hash, rec, 0, now, func(ctx context.Context, hash string) (Record, uint64, error) {
+		rec, err := s.cachedRecord(ctx, hash)
+		return rec, 0, err
+	})
+}
+
+// resolveAlias returns the key alias rec (read at rev, 0 if unknown) of
+// hash stands for, reading it with read.
+func (s *Store) resolveAlias(ctx context.Context, hash string, rec Record, rev uint64, now int64,
+	read func(context.Context, string) (Record, uint64, error)) (Record, error) {
 	if now >= rec.AliasExpires {
-		// Best effort: a failure leaves an expired alias, refused all the same.
-		_ = s.keys.commit(ctx, write{key: "h." + hash, rev: rev, del: true}, write{key: "id." + rec.KeyID, anyRev: true, del: true})
+		// Best effort: a failure leaves an expired alias, refused all the
+		// same. A cached read (rev 0) leaves it to the next fresh one.
+		if rev != 0 {
+			_ = s.keys.commit(ctx, write{key: "h." + hash, rev: rev, del: true}, write{key: "id." + rec.KeyID, anyRev: true, del: true})
+		}
 		return Record{}, ErrNotFound
 	}
-	target, _, err := s.record(ctx, rec.AliasOf)
+	target, _, err := read(ctx, rec.AliasOf)
 	if err == nil && target.IsAlias() {
 		return Record{}, fmt.Errorf("%w: alias %s points at alias %s", ErrCorrupt, rec.KeyID, target.KeyID)
 	}

@@ -34,6 +34,15 @@
 // budget between Docs in one atomic batch and leaves a forwarding mark, so
 // a verification that read the record before the move still finds it.
 //
+// Each replica caches what verifications read: records and identities,
+// kept current by a watch of the keys bucket (a change by any replica
+// reaches every replica's cache within the watch's delivery time, and a
+// replica's own writes at once), and the Docs it last wrote, whose
+// revision its next compare-and-set checks. Verifications of one Doc are
+// decided in groups, one write per group (group.go). A cached verification
+// is thus one NATS round trip from the client plus one write, and a denial
+// or a key with nothing to count none at all.
+//
 // Changes that touch several entries of one bucket (create, reroll, delete,
 // a move, a multi-limit) are committed as one JetStream atomic batch with a
 // compare-and-set on every entry: all happen or none do. Nothing spans both
@@ -49,6 +58,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
@@ -78,10 +88,25 @@ const maxAttempts = 64
 type Store struct {
 	keys  *bucket
 	state *bucket
+
+	// records (by hash), identities (by id) and docs (by state entry key)
+	// are what the verification path reads; see cache.go and watch.go.
+	records    *cache[recordEntry]
+	identities *cache[identityEntry]
+	docs       *cache[Doc]
+	watch      jetstream.KeyWatcher
+	stopWatch  context.CancelFunc
+	watchDone  chan struct{}
+
+	// groups holds the verifications waiting for the Doc they spend from,
+	// by state entry key; see group.go.
+	groupsMu sync.Mutex
+	groups   map[string][]*ask
 }
 
 // Open creates the buckets if needed, enables atomic batches on both and
-// per-message TTLs on the state bucket, and returns a Store on them.
+// per-message TTLs on the state bucket, starts watching the keys bucket for
+// the caches, and returns a Store on them. Close stops the watch.
 func Open(ctx context.Context, js jetstream.JetStream) (*Store, error) {
 	keys, err := openBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket: contracts.KeysBucket, Description: "API keys and identities", History: 1, Storage: jetstream.FileStorage,
@@ -95,7 +120,19 @@ func Open(ctx context.Context, js jetstream.JetStream) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{keys: keys, state: state}, nil
+	s := &Store{
+		keys: keys, state: state,
+		records:    newCache[recordEntry](cacheEntries, cacheMaxAge),
+		identities: newCache[identityEntry](cacheEntries, cacheMaxAge),
+		docs:       newCache[Doc](cacheEntries, cacheMaxAge),
+		groups:     make(map[string][]*ask),
+	}
+	keys.touched = s.keysTouched
+	state.touched = s.docs.forget
+	if err := s.startWatch(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // tag turns any strings into a fixed-length KV key token.

@@ -38,11 +38,32 @@ type Verification struct {
 // idempotency key within SeenWindow gets the same answer without spending
 // again, however many verifications come in between. An unknown key is
 // ErrNotFound.
+//
+// The record and identity come from this replica's caches, and the
+// verification joins the others waiting for the same Doc: see group.go.
+// Once queued it is decided whatever happens to ctx, so a caller is never
+// told of a failure after its credit was spent.
 func (s *Store) Verify(ctx context.Context, hash, requestID string, now int64, plan Plan) (Verification, error) {
-	rec, err := s.KeyByHash(ctx, hash, now)
+	rec, err := s.keyByHashCached(ctx, hash, now)
 	if err != nil {
 		return Verification{}, err
 	}
+	ident, err := s.cachedIdentity(ctx, rec.IdentityID)
+	if err != nil {
+		return Verification{}, err
+	}
+	a := &ask{rec: rec, ident: ident, hash: hash, requestID: requestID, now: now, plan: plan, done: make(chan askResult, 1)}
+	s.enqueue(rec.home(), a)
+	r := <-a.done
+	return r.v, r.err
+}
+
+// verifyAlone is Verify without the caches and without a group, for a
+// verification whose budget was not in its home Doc: moved to another
+// Doc, or gone with its key. It follows forwarding marks and, when the
+// budget is nowhere, re-reads the record.
+func (s *Store) verifyAlone(ctx context.Context, a *ask) (Verification, error) {
+	rec, hash, requestID, now, plan := a.rec, a.hash, a.requestID, a.now, a.plan
 	var ident *Identity
 	identID := ""
 	for range maxAttempts {
@@ -77,16 +98,8 @@ func (s *Store) Verify(ctx context.Context, hash, requestID string, now int64, p
 			if idem, err = s.state.get(ctx, idempotencyKey(sid, requestID)); err != nil {
 				return Verification{}, err
 			}
-			if idem.live {
-				var seen Seen
-				if err := json.Unmarshal(idem.value, &seen); err != nil {
-					return Verification{}, fmt.Errorf("%w: idempotency record: %v", ErrCorrupt, err)
-				}
-				// The record's own time decides, by the service's clock; the
-				// TTL only clears it away later.
-				if now-seen.At < SeenWindow.Milliseconds() {
-					return Verification{Record: rec, Identity: ident, IdentityBudget: identBudget, Outcome: seen.outcome(), Replayed: true}, nil
-				}
+			if out, ok, err := replayOf(idem, now); err != nil || ok {
+				return Verification{Record: rec, Identity: ident, IdentityBudget: identBudget, Outcome: out, Replayed: ok}, err
 			}
 		}
 		in, err := plan(rec, ident)
@@ -127,6 +140,23 @@ func (s *Store) Verify(ctx context.Context, hash, requestID string, now int64, p
 		return v, err
 	}
 	return Verification{}, fmt.Errorf("verify %s: %w", rec.KeyID, ErrContention)
+}
+
+// replayOf reads an idempotency record: the outcome it remembers, and
+// whether it is still within SeenWindow at now (the record's own time
+// decides, by the service's clock; the TTL only clears it away later).
+func replayOf(e entry, now int64) (limits.Outcome, bool, error) {
+	if !e.live {
+		return limits.Outcome{}, false, nil
+	}
+	var seen Seen
+	if err := json.Unmarshal(e.value, &seen); err != nil {
+		return limits.Outcome{}, false, fmt.Errorf("%w: idempotency record: %v", ErrCorrupt, err)
+	}
+	if now-seen.At >= SeenWindow.Milliseconds() {
+		return limits.Outcome{}, false, nil
+	}
+	return seen.outcome(), true, nil
 }
 
 // identityOf returns the id of the identity whose Doc holds a budget, or ""
