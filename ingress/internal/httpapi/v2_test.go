@@ -141,9 +141,9 @@ func (s *syncBuffer) String() string {
 // newV2App serves the API with the real keysclient on nc.
 func newV2App(nc *nats.Conn, rootKey string, logs io.Writer) *fiber.App {
 	return New(Config{
-		Keys: keysclient.New(nc, time.Second), Jobs: &stubJobs{}, Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		Keys: keysclient.New(nc, 2*time.Second), Jobs: &stubJobs{}, Logger: slog.New(slog.NewTextHandler(logs, nil)),
 		Ready: func(context.Context) map[string]error { return nil }, APIID: "api_ocr", RootKey: rootKey,
-		MaxImageBytes: 1 << 20, SyncWait: time.Second, CallTimeout: 300 * time.Millisecond,
+		MaxImageBytes: 1 << 20, SyncWait: time.Second, CallTimeout: 2 * time.Second, // roomy: -race under load
 		Now: func() time.Time { return now },
 	})
 }
