@@ -150,7 +150,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "ratios: p50 %.2fx (target <= 2), throughput %.3fx (target >= 0.5)\n",
+	fmt.Fprintf(stdout, "ratios: p50 %.2fx (target <= 2 at -concurrency 1), throughput %.3fx (target >= 0.5 at -concurrency 8)\n",
 		float64(ver.p50)/float64(raw.p50), ver.opsPerSec/raw.opsPerSec)
 	return nil
 }

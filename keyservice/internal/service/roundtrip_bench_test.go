@@ -45,7 +45,8 @@ var rtValidPrefix = []byte(`{"valid":true,`)
 // reports p50-us and p99-us from every operation's latency and ops/s from
 // the operations over the wall time, including the last ones in flight.
 // path splits the verification in process: hashing the key, hashing and
-// reading its record (one JetStream direct get), and the whole handler
+// reading its record (one JetStream direct get), hashing and finding it in
+// the replica's cache (what a verification does), and the whole handler
 // (the request's trip through the server left out).
 //
 // allocs/op counts the whole process: client, embedded server and the
@@ -96,6 +97,12 @@ func BenchmarkRoundTrip(b *testing.B) {
 		b.Run("hash+lookup", func(b *testing.B) {
 			rtRun(b, 1, func() error {
 				_, err := rt.store.KeyByHash(ctx, keys.Hash(rt.key), time.Now().UnixMilli())
+				return err
+			})
+		})
+		b.Run("hash+cached lookup", func(b *testing.B) {
+			rtRun(b, 1, func() error {
+				_, err := rt.store.KeyByHashCached(ctx, keys.Hash(rt.key), time.Now().UnixMilli())
 				return err
 			})
 		})

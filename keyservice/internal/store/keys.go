@@ -73,9 +73,9 @@ func (s *Store) KeyByHash(ctx context.Context, hash string, now int64) (Record, 
 	return s.resolveAlias(ctx, hash, rec, rev, now, s.record)
 }
 
-// keyByHashCached is KeyByHash through the record cache: what a
-// verification reads.
-func (s *Store) keyByHashCached(ctx context.Context, hash string, now int64) (Record, error) {
+// KeyByHashCached is KeyByHash through this replica's record cache (see
+// watch.go): what a verification reads.
+func (s *Store) KeyByHashCached(ctx context.Context, hash string, now int64) (Record, error) {
 	rec, err := s.cachedRecord(ctx, hash)
 	if err != nil || !rec.IsAlias() {
 		return rec, err

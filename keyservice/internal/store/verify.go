@@ -44,7 +44,7 @@ type Verification struct {
 // Once queued it is decided whatever happens to ctx, so a caller is never
 // told of a failure after its credit was spent.
 func (s *Store) Verify(ctx context.Context, hash, requestID string, now int64, plan Plan) (Verification, error) {
-	rec, err := s.keyByHashCached(ctx, hash, now)
+	rec, err := s.KeyByHashCached(ctx, hash, now)
 	if err != nil {
 		return Verification{}, err
 	}
