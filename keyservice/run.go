@@ -47,7 +47,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	if err := streams.Ensure(setupCtx, js, contracts.EventsStreamSpec); err != nil {
 		return err
 	}
-	st, err := store.Open(setupCtx, js)
+	st, err := store.Open(setupCtx, js, store.WithReplicas(cfg.Replicas))
 	if err != nil {
 		return err
 	}

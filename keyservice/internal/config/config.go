@@ -4,6 +4,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -16,13 +17,17 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// LogLevel is OCR_LOG_LEVEL: debug, info, warn or error; default info.
 	LogLevel string
+	// Replicas is OCR_KEYS_REPLICAS, 1 to 5, default 1: the JetStream
+	// replicas of the key buckets when keyservice creates them (3 in a
+	// production cluster). Existing buckets keep theirs.
+	Replicas int
 }
 
 // Load reads the configuration through getenv and validates it.
 func Load(getenv func(string) string) (Config, error) {
 	c := Config{
 		NATSURL:         or(getenv("OCR_NATS_URL"), "nats://127.0.0.1:4222"),
-		ShutdownTimeout: 10 * time.Second, LogLevel: or(getenv("OCR_LOG_LEVEL"), "info"),
+		ShutdownTimeout: 10 * time.Second, LogLevel: or(getenv("OCR_LOG_LEVEL"), "info"), Replicas: 1,
 	}
 	var errs []error
 	if v := getenv("OCR_SHUTDOWN_TIMEOUT"); v != "" {
@@ -31,6 +36,14 @@ func Load(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("OCR_SHUTDOWN_TIMEOUT: %w", err))
 		}
 		c.ShutdownTimeout = d
+	}
+	if v := getenv("OCR_KEYS_REPLICAS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("OCR_KEYS_REPLICAS %q: want a number from 1 to 5", v))
+			n = 1
+		}
+		c.Replicas = n
 	}
 	return c, errors.Join(append(errs, c.Validate())...)
 }
@@ -43,6 +56,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("OCR_SHUTDOWN_TIMEOUT: want a positive duration"))
+	}
+	if c.Replicas < 1 || c.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("OCR_KEYS_REPLICAS %d: want 1 to 5 (JetStream's range; 3 for a cluster)", c.Replicas))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

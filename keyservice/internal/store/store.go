@@ -107,15 +107,21 @@ type Store struct {
 // Open creates the buckets if needed, enables atomic batches on both and
 // per-message TTLs on the state bucket, starts watching the keys bucket for
 // the caches, and returns a Store on them. Close stops the watch.
-func Open(ctx context.Context, js jetstream.JetStream) (*Store, error) {
+func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Store, error) {
+	o := options{replicas: 1}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	keys, err := openBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket: contracts.KeysBucket, Description: "API keys and identities", History: 1, Storage: jetstream.FileStorage,
+		Replicas: o.replicas,
 	}, false)
 	if err != nil {
 		return nil, err
 	}
 	state, err := openBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket: contracts.KeyStateBucket, Description: "credits and rate-limit windows", History: 1, Storage: jetstream.FileStorage,
+		Replicas: o.replicas,
 	}, true)
 	if err != nil {
 		return nil, err
@@ -134,6 +140,15 @@ func Open(ctx context.Context, js jetstream.JetStream) (*Store, error) {
 	}
 	return s, nil
 }
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct{ replicas int }
+
+// WithReplicas sets the JetStream replicas of buckets Open creates (an
+// existing bucket keeps its own): 3 in a production cluster.
+func WithReplicas(n int) Option { return func(o *options) { o.replicas = n } }
 
 // tag turns any strings into a fixed-length KV key token.
 func tag(parts ...string) string {
