@@ -75,11 +75,22 @@ func serveKeyservice(t *testing.T, url string, script map[string][]reply) *fakeK
 	t.Helper()
 	nc, err := nats.Connect(url)
 	require.NoError(t, err)
-	t.Cleanup(nc.Close)
+	var subs []*nats.Subscription
+	// The server drops a closed connection's subscriptions a moment after
+	// the close: unsubscribe and flush (the server has then processed the
+	// unsubscriptions) first, or the next test's request may be routed to
+	// this fake and never answered.
+	t.Cleanup(func() {
+		for _, s := range subs {
+			_ = s.Unsubscribe()
+		}
+		_ = nc.Flush()
+		nc.Close()
+	})
 	k := &fakeKeyservice{}
 	for subject, replies := range script {
 		n := 0
-		_, err := nc.QueueSubscribe(subject, contracts.KeyServiceQueue, func(m *nats.Msg) {
+		sub, err := nc.QueueSubscribe(subject, contracts.KeyServiceQueue, func(m *nats.Msg) {
 			k.mu.Lock()
 			k.calls = append(k.calls, call{Subject: m.Subject, Body: string(m.Data), RequestID: m.Header.Get(contracts.HeaderRequestID)})
 			r := replies[min(n, len(replies)-1)]
@@ -88,6 +99,7 @@ func serveKeyservice(t *testing.T, url string, script map[string][]reply) *fakeK
 			respond(t, m, r)
 		})
 		require.NoError(t, err)
+		subs = append(subs, sub)
 	}
 	require.NoError(t, nc.Flush())
 	return k
