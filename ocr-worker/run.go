@@ -31,7 +31,8 @@ const (
 // run starts the worker and blocks until ctx is cancelled, then shuts down
 // in reverse order: health endpoint, job intake and in-flight jobs, NATS.
 func run(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	var level slog.LevelVar // info until the configuration says otherwise
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: &level}))
 	installed, err := ocr.Installed()
 	if err != nil {
 		return err
@@ -40,6 +41,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("load config: %w", err)
 	}
+	level.Set(cfg.LogLevel)
 
 	closed := make(chan struct{})
 	nc, err := nats.Connect(cfg.NATSURL,
@@ -64,7 +66,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, setupTimeout)
-	cons, images, err := streams.Ensure(setupCtx, js)
+	cons, images, err := streams.Ensure(setupCtx, js, cfg.AckWait)
 	cancel()
 	if err != nil {
 		return err

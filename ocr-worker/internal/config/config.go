@@ -5,11 +5,13 @@ package config
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Environment variables the worker reads.
@@ -17,12 +19,19 @@ const (
 	EnvNATSURL     = "OCR_NATS_URL"
 	EnvConcurrency = "OCR_WORKER_CONCURRENCY"
 	EnvLanguages   = "OCR_WORKER_LANGUAGES"
+	EnvAckWait     = "OCR_WORKER_ACK_WAIT"
+	EnvLogLevel    = "OCR_LOG_LEVEL"
 )
 
 // Defaults for unset variables. The default concurrency is runtime.NumCPU().
 const (
 	DefaultNATSURL   = "nats://127.0.0.1:4222"
 	DefaultLanguages = "eng+spa"
+	// DefaultAckWait is how long a delivered job may go without an ack or
+	// a progress report before another worker gets it.
+	DefaultAckWait = 2 * time.Minute
+	// MinAckWait keeps progress reports (every quarter of it) sensible.
+	MinAckWait = time.Second
 	// MaxConcurrency bounds OCR_WORKER_CONCURRENCY: each slot holds a
 	// Tesseract client of 15-25 MB plus the image it works on.
 	MaxConcurrency = 64
@@ -41,6 +50,12 @@ type Config struct {
 	// Installed lists the languages Tesseract has models for. It does not
 	// come from the environment: Load's caller asks Tesseract.
 	Installed []string
+	// AckWait is the jobs consumer's AckWait (OCR_WORKER_ACK_WAIT): how
+	// soon a job whose worker died goes to another. The consumer is shared,
+	// so every worker must be given the same value.
+	AckWait time.Duration
+	// LogLevel is OCR_LOG_LEVEL: debug, info, warn or error.
+	LogLevel slog.Level
 }
 
 // Load reads the configuration with getenv and validates it against the
@@ -51,6 +66,8 @@ func Load(getenv func(string) string, installed []string) (Config, error) {
 		Concurrency: runtime.NumCPU(),
 		Languages:   splitLanguages(DefaultLanguages),
 		Installed:   installed,
+		AckWait:     DefaultAckWait,
+		LogLevel:    slog.LevelInfo,
 	}
 	var errs []error
 	if v := getenv(EnvNATSURL); v != "" {
@@ -67,6 +84,22 @@ func Load(getenv func(string) string, installed []string) (Config, error) {
 	if v := getenv(EnvLanguages); v != "" {
 		c.Languages = splitLanguages(v)
 	}
+	if v := getenv(EnvAckWait); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not a duration such as 2m", EnvAckWait, v))
+		} else {
+			c.AckWait = d
+		}
+	}
+	if v := getenv(EnvLogLevel); v != "" {
+		switch v {
+		case "debug", "info", "warn", "error":
+			_ = c.LogLevel.UnmarshalText([]byte(v))
+		default:
+			errs = append(errs, fmt.Errorf("%s: %q is not debug, info, warn or error", EnvLogLevel, v))
+		}
+	}
 	errs = append(errs, c.Validate())
 	return c, errors.Join(errs...)
 }
@@ -81,6 +114,9 @@ func (c Config) Validate() error {
 	}
 	if c.Concurrency < 1 || c.Concurrency > MaxConcurrency {
 		errs = append(errs, fmt.Errorf("%s: %d is not between 1 and %d", EnvConcurrency, c.Concurrency, MaxConcurrency))
+	}
+	if c.AckWait < MinAckWait {
+		errs = append(errs, fmt.Errorf("%s: %s is below %s", EnvAckWait, c.AckWait, MinAckWait))
 	}
 	if len(c.Languages) == 0 {
 		errs = append(errs, fmt.Errorf("%s: no language given", EnvLanguages))

@@ -1,8 +1,11 @@
 package config
 
 import (
+	"log/slog"
 	"runtime"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -60,7 +63,9 @@ func TestLoad(t *testing.T) {
 			got, err := Load(func(k string) string { return tc.env[k] }, installed)
 			if len(tc.wantErrs) == 0 {
 				require.NoError(t, err)
-				require.Equal(t, tc.want, got)
+				want := tc.want
+				want.AckWait, want.LogLevel = DefaultAckWait, slog.LevelInfo // see TestAckWaitAndLogLevel
+				require.Equal(t, want, got)
 				return
 			}
 			require.Error(t, err)
@@ -71,5 +76,26 @@ func TestLoad(t *testing.T) {
 				require.NotContains(t, err.Error(), notWant)
 			}
 		})
+	}
+}
+
+func TestAckWaitAndLogLevel(t *testing.T) {
+	installed := []string{"eng", "spa"}
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	c, err := Load(env(nil), installed)
+	if err != nil || c.AckWait != DefaultAckWait || c.LogLevel != slog.LevelInfo {
+		t.Fatalf("defaults: %+v %v", c, err)
+	}
+	c, err = Load(env(map[string]string{EnvAckWait: "3s", EnvLogLevel: "debug"}), installed)
+	if err != nil || c.AckWait != 3*time.Second || c.LogLevel != slog.LevelDebug {
+		t.Fatalf("set: %+v %v", c, err)
+	}
+	_, err = Load(env(map[string]string{EnvAckWait: "10ms", EnvLogLevel: "chatty"}), installed)
+	if err == nil || !strings.Contains(err.Error(), EnvAckWait) || !strings.Contains(err.Error(), EnvLogLevel) {
+		t.Fatalf("bad values, every problem at once: %v", err)
+	}
+	_, err = Load(env(map[string]string{EnvAckWait: "soon"}), installed)
+	if err == nil || !strings.Contains(err.Error(), EnvAckWait) {
+		t.Fatalf("unparsable: %v", err)
 	}
 }

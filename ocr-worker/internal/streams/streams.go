@@ -15,10 +15,6 @@ import (
 
 // Settings of the shared jobs consumer.
 const (
-	// AckWait is how long a delivered job may go without an ack or a
-	// progress report before it is delivered again. The worker reports
-	// progress during long recognitions.
-	AckWait = 2 * time.Minute
 	// MaxDeliver bounds deliveries of one job; a job that keeps failing
 	// (or crashes the worker) is dropped after this many, with an advisory.
 	MaxDeliver = 5
@@ -57,20 +53,24 @@ func StreamConfig(spec contracts.StreamSpec) jetstream.StreamConfig {
 
 // ConsumerConfig is the configuration of the durable jobs consumer that all
 // workers share (a work-queue stream allows only one unfiltered consumer).
-func ConsumerConfig() jetstream.ConsumerConfig {
+// ackWait is how long a delivered job may go without an ack or a progress
+// report before it is delivered again; the worker reports progress during
+// long recognitions.
+func ConsumerConfig(ackWait time.Duration) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:       contracts.JobsConsumer,
 		Description:   "OCR workers pulling jobs",
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       AckWait,
+		AckWait:       ackWait,
 		MaxDeliver:    MaxDeliver,
 		MaxAckPending: MaxAckPending,
 	}
 }
 
 // Ensure creates or updates the streams in Specs, the image bucket and the
-// jobs consumer, and returns the consumer and the bucket.
-func Ensure(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, jetstream.ObjectStore, error) {
+// jobs consumer with the given AckWait, and returns the consumer and the
+// bucket.
+func Ensure(ctx context.Context, js jetstream.JetStream, ackWait time.Duration) (jetstream.Consumer, jetstream.ObjectStore, error) {
 	for _, spec := range Specs {
 		if _, err := js.CreateOrUpdateStream(ctx, StreamConfig(spec)); err != nil {
 			return nil, nil, fmt.Errorf("create or update stream %s: %w", spec.Name, err)
@@ -84,7 +84,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, je
 	if err != nil {
 		return nil, nil, fmt.Errorf("create or update object store %s: %w", contracts.ImagesBucket, err)
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, contracts.JobsStream, ConsumerConfig())
+	cons, err := js.CreateOrUpdateConsumer(ctx, contracts.JobsStream, ConsumerConfig(ackWait))
 	if err != nil {
 		return nil, nil, fmt.Errorf("create or update consumer %s: %w", contracts.JobsConsumer, err)
 	}

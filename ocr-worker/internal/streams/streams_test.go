@@ -45,14 +45,14 @@ func TestEnsure(t *testing.T) {
 	defer cancel()
 
 	for range 2 {
-		cons, images, err := Ensure(ctx, js)
+		cons, images, err := Ensure(ctx, js, 90*time.Second)
 		require.NoError(t, err)
 		require.NotNil(t, images)
 		info, err := cons.Info(ctx)
 		require.NoError(t, err)
 		require.Equal(t, contracts.JobsConsumer, info.Config.Durable)
 		require.Equal(t, jetstream.AckExplicitPolicy, info.Config.AckPolicy)
-		require.Equal(t, AckWait, info.Config.AckWait)
+		require.Equal(t, 90*time.Second, info.Config.AckWait)
 		require.Equal(t, MaxDeliver, info.Config.MaxDeliver)
 		require.GreaterOrEqual(t, info.Config.MaxAckPending, 64)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ocr-worker/internal/config"
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/natstest"
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/ocr"
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/streams"
@@ -44,10 +45,10 @@ func startWorker(t *testing.T, concurrency int, opts ...func(*jetstream.Consumer
 	s := natstest.Start(t)
 	nc, js := natstest.Connect(t, s)
 	ctx := t.Context()
-	cons, images, err := streams.Ensure(ctx, js)
+	cons, images, err := streams.Ensure(ctx, js, config.DefaultAckWait)
 	require.NoError(t, err)
 	if len(opts) > 0 {
-		cfg := streams.ConsumerConfig()
+		cfg := streams.ConsumerConfig(config.DefaultAckWait)
 		for _, opt := range opts {
 			opt(&cfg)
 		}
