@@ -66,6 +66,34 @@ const (
 // ResultSubject is the subject a job's result is published on.
 func ResultSubject(jobID string) string { return SubjectResultsPrefix + jobID }
 
+// Dead letters. A job no worker will complete is copied, as it was
+// delivered (body and headers), to SubjectDeadPrefix + reason on DeadStream,
+// with the Dead* headers saying why, and leaves the jobs stream; its
+// producer still gets a failed result. To retry one, publish its body to
+// SubjectJobs again.
+const (
+	SubjectDeadPrefix = "ocr.v1.dead."
+	SubjectDeadAll    = "ocr.v1.dead.>"
+	DeadStream        = "OCR_DEAD"
+	DeadMaxAge        = 14 * 24 * time.Hour
+
+	// DeadMalformed: the message is not a job (no usable id or JSON).
+	DeadMalformed = "malformed"
+	// DeadPoison: the input can never be recognised (not an image,
+	// undecodable, over the size or pixel limit, not a valid job).
+	DeadPoison = "poison"
+	// DeadRetriesExhausted: every delivery failed with an error worth a
+	// retry; the last worker gave up.
+	DeadRetriesExhausted = "retries_exhausted"
+	// DeadMaxDeliveries: the job was delivered the consumer's MaxDeliver
+	// times and no worker settled it (each crashed or stalled); moved on
+	// the server's max-deliveries advisory.
+	DeadMaxDeliveries = "max_deliveries"
+)
+
+// DeadSubject is the subject a job dead for reason is copied to.
+func DeadSubject(reason string) string { return SubjectDeadPrefix + reason }
+
 // Images larger than InlineImageMax bytes do not ride inside the job message
 // (NATS max_payload is 1 MiB by default): the producer puts them in the
 // Object Store bucket ImagesBucket and sets OCRJob.ImageRef to the object name.
@@ -101,4 +129,12 @@ const (
 	HeaderRequestID = "Ocr-Request-Id"
 	HeaderJobID     = "Ocr-Job-Id"
 	HeaderMsgID     = "Nats-Msg-Id"
+
+	// On a dead letter: the error code of the failed result (a Code), a
+	// one-line reason, the job's sequence on JobsStream, and how many
+	// times it was delivered.
+	HeaderDeadCode       = "Ocr-Dead-Code"
+	HeaderDeadReason     = "Ocr-Dead-Reason"
+	HeaderDeadSeq        = "Ocr-Dead-Stream-Seq"
+	HeaderDeadDeliveries = "Ocr-Dead-Deliveries"
 )

@@ -33,4 +33,8 @@ var (
 		Name: EventsStream, Subjects: []string{SubjectEventsAll},
 		MaxAge: EventsMaxAge, Duplicates: EventsDuplicateWindow,
 	}
+	DeadStreamSpec = StreamSpec{
+		Name: DeadStream, Subjects: []string{SubjectDeadAll},
+		MaxAge: DeadMaxAge, Duplicates: 2 * time.Minute,
+	}
 )

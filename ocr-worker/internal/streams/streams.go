@@ -29,6 +29,7 @@ var Specs = []contracts.StreamSpec{
 	contracts.JobsStreamSpec,
 	contracts.ResultsStreamSpec,
 	contracts.EventsStreamSpec,
+	contracts.DeadStreamSpec,
 }
 
 // StreamConfig converts a contracts spec into a JetStream configuration.

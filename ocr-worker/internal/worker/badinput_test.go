@@ -1,9 +1,16 @@
 package worker
 
 import (
+	"encoding/json"
+	"log/slog"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ocr-worker/internal/natstest"
+	"github.com/ocrstack/ocrstack/ocr-worker/internal/ocr"
+	"github.com/ocrstack/ocrstack/ocr-worker/internal/streams"
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/testimage"
 	"github.com/stretchr/testify/require"
 )
@@ -60,6 +67,30 @@ func TestBadInput(t *testing.T) {
 	info, err := h.cons.Info(t.Context())
 	require.NoError(t, err)
 	require.Equal(t, uint64(len(cases)), info.Delivered.Consumer, "bad input is never redelivered")
+
+	// Poison input (it can never be recognised) is also copied, as it was
+	// delivered, to the dead-letter stream with the reason; a job that
+	// merely asked for something unavailable is not.
+	dead := map[string]*jetstream.RawStreamMsg{}
+	for _, m := range deadLetters(t, h.js) {
+		var job contracts.OCRJob
+		require.NoError(t, json.Unmarshal(m.Data, &job))
+		dead[job.JobID] = m
+	}
+	for _, tc := range cases {
+		m, ok := dead[tc.job.JobID]
+		if !isPoison(tc.wantCode) {
+			require.False(t, ok, "%s: dead-lettered", tc.name)
+			continue
+		}
+		require.True(t, ok, "%s: not dead-lettered", tc.name)
+		require.Equal(t, contracts.DeadSubject(contracts.DeadPoison), m.Subject, tc.name)
+		require.Equal(t, string(tc.wantCode), m.Header.Get(contracts.HeaderDeadCode), tc.name)
+		require.NotEmpty(t, m.Header.Get(contracts.HeaderDeadReason), tc.name)
+		require.Equal(t, "1", m.Header.Get(contracts.HeaderDeadDeliveries), tc.name)
+		require.Equal(t, "req_bad", m.Header.Get(contracts.HeaderRequestID), tc.name)
+	}
+	require.Len(t, dead, 8, "the poison cases")
 }
 
 // TestMalformedJobTerminated checks that a message that is not a job with
@@ -84,4 +115,88 @@ func TestMalformedJobTerminated(t *testing.T) {
 	require.Len(t, terminated, 4)
 	require.Equal(t, "req_m1", terminated[0]["request_id"])
 	require.Contains(t, terminated[0]["err"], "malformed job")
+
+	// Each is on the dead-letter stream, byte for byte, with its headers.
+	dead := deadLetters(t, h.js)
+	require.Len(t, dead, 4)
+	require.Equal(t, contracts.DeadSubject(contracts.DeadMalformed), dead[0].Subject)
+	require.Equal(t, "{not json", string(dead[0].Data))
+	require.Equal(t, "req_m1", dead[0].Header.Get(contracts.HeaderRequestID))
+	require.Contains(t, dead[0].Header.Get(contracts.HeaderDeadReason), "malformed job")
+	require.Equal(t, `["a","job","list"]`, string(dead[3].Data))
+}
+
+// TestMaxDeliveriesMovedAside checks a job whose every delivery went
+// unsettled (the worker holding it crashed or stalled each time): on the
+// server's max-deliveries advisory a worker copies it to the dead-letter
+// stream, answers it with a failed result so its producer is not left
+// waiting, and removes it from the jobs stream.
+func TestMaxDeliveriesMovedAside(t *testing.T) {
+	s := natstest.Start(t)
+	_, js := natstest.Connect(t, s)
+	ctx := t.Context()
+	_, images, err := streams.Ensure(ctx, js, time.Second)
+	require.NoError(t, err)
+	cfg := streams.ConsumerConfig(time.Second)
+	cfg.MaxDeliver = 2
+	cons, err := js.CreateOrUpdateConsumer(ctx, contracts.JobsStream, cfg)
+	require.NoError(t, err)
+	installed, err := ocr.Installed()
+	require.NoError(t, err)
+	logs := &syncBuffer{}
+	w, err := New(Config{JetStream: js, Consumer: cons, Images: images, Concurrency: 1,
+		Languages: []string{"eng"}, Installed: installed, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	require.NoError(t, err)
+	require.NoError(t, w.WatchMaxDeliveries(ctx))
+
+	h := &harness{js: js}
+	h.submit(t, contracts.OCRJob{JobID: "job_crashy", Producer: "ingress", Image: testimage.TextPNG(t, "Crash")}, "req_crashy")
+	// Two deliveries, neither settled: what two crashed workers leave.
+	for range 2 {
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+		require.NoError(t, err)
+		n := 0
+		for range batch.Messages() {
+			n++
+		}
+		require.NoError(t, batch.Error())
+		require.Equal(t, 1, n)
+	}
+	// The server checks deliveries when it would deliver again, so only
+	// while someone pulls, as idle workers always do.
+	pulled := make(chan struct{})
+	go func() {
+		defer close(pulled)
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(3*time.Second))
+		if err == nil {
+			for m := range batch.Messages() {
+				t.Errorf("delivered a third time: %s", m.Data())
+			}
+		}
+	}()
+	defer func() { <-pulled }()
+
+	res, hdr := h.result(t, "job_crashy")
+	require.Equal(t, contracts.JobFailed, res.Status)
+	require.Equal(t, contracts.CodeInternal, res.Error.Code)
+	require.Equal(t, "req_crashy", hdr.Get(contracts.HeaderRequestID))
+	deadStream, err := js.Stream(ctx, contracts.DeadStream)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := deadStream.Info(ctx)
+		return err == nil && info.State.Msgs == 1
+	}, waitFor, 20*time.Millisecond, "no dead letter")
+	dead := deadLetters(t, js)
+	require.Equal(t, contracts.DeadSubject(contracts.DeadMaxDeliveries), dead[0].Subject)
+	require.Equal(t, "2", dead[0].Header.Get(contracts.HeaderDeadDeliveries))
+	var job contracts.OCRJob
+	require.NoError(t, json.Unmarshal(dead[0].Data, &job))
+	require.Equal(t, "job_crashy", job.JobID)
+	st, err := js.Stream(ctx, contracts.JobsStream)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := st.Info(ctx)
+		return err == nil && info.State.Msgs == 0
+	}, waitFor, 20*time.Millisecond, "the job is still on the jobs stream")
+	require.Contains(t, logs.String(), "job moved to the dead-letter stream")
 }

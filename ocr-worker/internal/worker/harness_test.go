@@ -159,6 +159,22 @@ func (h *harness) usageEvents(t *testing.T) map[string][]usageMsg {
 	return out
 }
 
+// deadLetters returns every message on the dead-letter stream, in order.
+func deadLetters(t *testing.T, js jetstream.JetStream) []*jetstream.RawStreamMsg {
+	t.Helper()
+	st, err := js.Stream(t.Context(), contracts.DeadStream)
+	require.NoError(t, err)
+	info, err := st.Info(t.Context())
+	require.NoError(t, err)
+	var out []*jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		raw, err := st.GetMsg(t.Context(), seq)
+		require.NoError(t, err)
+		out = append(out, raw)
+	}
+	return out
+}
+
 type usageMsg struct {
 	event  contracts.UsageEvent
 	header nats.Header

@@ -29,7 +29,7 @@ func (w *Worker) handle(ctx context.Context, eng *ocr.Engine, msg jetstream.Msg)
 	}
 	log := w.log.With("job_id", job.JobID, "request_id", requestID)
 	log.Debug("job started")
-	err := decodeErr
+	var err error = &deadError{reason: contracts.DeadMalformed, err: decodeErr}
 	if !errors.Is(decodeErr, ErrMalformedJob) {
 		err = w.answerJob(ctx, eng, msg, job, requestID, decodeErr, log)
 	}
@@ -37,11 +37,14 @@ func (w *Worker) handle(ctx context.Context, eng *ocr.Engine, msg jetstream.Msg)
 }
 
 // answerJob recognises the job (unless invalid says it cannot be) and
-// publishes its result and usage. It returns an error only when the job
-// should be tried again.
+// publishes its result and usage. It returns nil for a job done, a
+// *deadError for a job answered with a failure that belongs on the
+// dead-letter stream (poison input, or retries exhausted), and any other
+// error for a job to try again.
 func (w *Worker) answerJob(ctx context.Context, eng *ocr.Engine, msg jetstream.Msg, job contracts.OCRJob,
 	requestID string, invalid error, log *slog.Logger) error {
 	a := answer{err: invalid, languages: job.Languages}
+	exhausted := false
 	if invalid == nil {
 		var err error
 		a, err = w.recognize(ctx, eng, msg, job)
@@ -50,7 +53,7 @@ func (w *Worker) answerJob(ctx context.Context, eng *ocr.Engine, msg jetstream.M
 		}
 		if err != nil {
 			// No retry is left: answer with a failure rather than drop the job.
-			a.err = err
+			a.err, exhausted = err, true
 		}
 	}
 	if err := w.publish(ctx, job, requestID, a); err != nil {
@@ -65,6 +68,13 @@ func (w *Worker) answerJob(ctx context.Context, eng *ocr.Engine, msg jetstream.M
 		log.Error("job done", append(attrs, "error_code", code, "err", a.err)...)
 	default:
 		log.Info("job done", append(attrs, "error_code", code)...)
+	}
+	code, _ := publicError(a.err, w.installed)
+	switch {
+	case exhausted:
+		return &deadError{reason: contracts.DeadRetriesExhausted, err: a.err}
+	case isPoison(code):
+		return &deadError{reason: contracts.DeadPoison, err: a.err}
 	}
 	return nil
 }

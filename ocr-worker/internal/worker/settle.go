@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/ocrstack/ocrstack/contracts"
 )
 
 // action is what the server is told about one delivery.
@@ -26,15 +27,16 @@ const (
 	ackTimeout   = 5 * time.Second
 )
 
-// decide maps the outcome of processing one delivery (the error process
+// decide maps the outcome of processing one delivery (the error answerJob
 // returned, nil for a job answered with a durable result) to an action.
 // It is the only place that makes this decision. delivered counts this
 // delivery, from 1.
 func decide(err error, delivered uint64) (action, time.Duration) {
+	var dead *deadError
 	switch {
 	case err == nil:
 		return ack, 0
-	case errors.Is(err, ErrMalformedJob):
+	case errors.As(err, &dead):
 		return term, 0
 	default:
 		delay := nakBaseDelay << min(max(delivered, 1)-1, 5)
@@ -61,14 +63,37 @@ func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, err error, log *
 		log.Warn("job will be retried", "err", err, "delivered", delivered, "retry_in_ms", delay.Milliseconds())
 		settleErr = msg.NakWithDelay(delay)
 	case term:
-		// A dead-letter stream for these is future work; for now the log
-		// line is the only trace.
-		log.Error("job terminated", "err", err, "delivered", delivered, "subject", msg.Subject())
-		settleErr = msg.TermWithReason(ErrMalformedJob.Error())
+		// The copy on the dead-letter stream must be stored before the job
+		// leaves the jobs stream; if it cannot be, the job is retried later.
+		var dead *deadError
+		errors.As(err, &dead)
+		if buryErr := w.bury(ctx, msg.Data(), msg.Headers(), deadOf(msg, dead, w.installed)); buryErr != nil {
+			log.Warn("job not moved to the dead-letter stream, will be retried", "err", buryErr, "delivered", delivered)
+			settleErr = msg.NakWithDelay(nakMaxDelay)
+			break
+		}
+		level := slog.LevelInfo // the producer's input: it got a failed result
+		if dead.reason != contracts.DeadPoison {
+			level = slog.LevelError
+		}
+		log.Log(ctx, level, "job terminated", "reason", dead.reason, "err", err, "delivered", delivered, "subject", msg.Subject())
+		settleErr = msg.TermWithReason(dead.reason)
 	}
 	if settleErr != nil {
 		log.Warn("settle job message", "err", settleErr, "delivered", delivered)
 	}
+}
+
+// deadOf describes the dead letter of msg, ended by dead.
+func deadOf(msg jetstream.Msg, dead *deadError, installed []string) deadLetter {
+	d := deadLetter{reason: dead.reason, detail: dead.err.Error()}
+	if dead.reason != contracts.DeadMalformed {
+		d.code, _ = publicError(dead.err, installed)
+	}
+	if md, err := msg.Metadata(); err == nil {
+		d.seq, d.deliveries = md.Sequence.Stream, md.NumDelivered
+	}
+	return d
 }
 
 // keepAlive tells the server every interval that msg is still being

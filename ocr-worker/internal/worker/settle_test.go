@@ -15,8 +15,9 @@ import (
 )
 
 // TestDecide checks the one mapping from a processing outcome to what the
-// server is told: answered jobs are acked, malformed ones terminated, and
-// anything else retried with a growing, bounded delay.
+// server is told: answered jobs are acked, dead ones (malformed, poison,
+// out of retries) terminated, and anything else retried with a growing,
+// bounded delay.
 func TestDecide(t *testing.T) {
 	transient := fmt.Errorf("publish result: %w", context.DeadlineExceeded)
 	cases := []struct {
@@ -27,7 +28,9 @@ func TestDecide(t *testing.T) {
 		wantDelay  time.Duration
 	}{
 		{"answered", nil, 1, ack, 0},
-		{"malformed", fmt.Errorf("%w: not json", ErrMalformedJob), 1, term, 0},
+		{"malformed", &deadError{reason: contracts.DeadMalformed, err: fmt.Errorf("%w: not json", ErrMalformedJob)}, 1, term, 0},
+		{"poison", fmt.Errorf("answered: %w", &deadError{reason: contracts.DeadPoison, err: ocr.ErrUnreadableImage}), 1, term, 0},
+		{"malformed but not dead", fmt.Errorf("%w: not json", ErrMalformedJob), 1, nak, time.Second},
 		{"transient, first delivery", transient, 1, nak, time.Second},
 		{"transient, second delivery", transient, 2, nak, 2 * time.Second},
 		{"transient, fourth delivery", transient, 4, nak, 8 * time.Second},

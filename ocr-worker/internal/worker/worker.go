@@ -115,6 +115,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := w.WatchMaxDeliveries(ctx); err != nil {
+		for _, e := range engines {
+			e.Close()
+		}
+		return err
+	}
 	pullCtx, stopPulling := context.WithCancel(ctx)
 	defer stopPulling()
 	fatal := make(chan error, len(engines))
