@@ -45,8 +45,14 @@ func New(langs []string) (*Engine, error) {
 // ErrUnreadableImage or ErrImageTooLarge for bad input; any other error is
 // an internal failure.
 func (e *Engine) Recognize(img []byte, langs []string) (string, error) {
-	if _, err := Inspect(img); err != nil {
+	h, err := Inspect(img)
+	if err != nil {
 		return "", err
+	}
+	if h.Format == FormatJPEG {
+		if img, err = uprightJPEG(img); err != nil {
+			return "", err
+		}
 	}
 	if e.client == nil {
 		if err := e.reset(langs); err != nil {
