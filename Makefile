@@ -6,7 +6,7 @@ NATS_SERVER_VERSION ?= v2.15.2
 BIN := $(CURDIR)/.bin
 SERVICES := keyservice ocr-worker analytics ingress
 
-.PHONY: run test deps build nats-server clean
+.PHONY: run test deps build nats-server clean accuracy
 
 run: deps build
 	@deploy/scripts/run.sh
@@ -27,6 +27,10 @@ $(BIN)/nats-server:
 build:
 	@mkdir -p $(BIN)
 	@for s in $(SERVICES); do echo "building $$s"; go build -o $(BIN)/$$s ./$$s || exit 1; done
+
+# CER of the OCR engine on ../shared/ocr-corpus, per image and per category.
+accuracy: deps
+	@go run ./ocr-worker/cmd/accuracy -corpus ../shared/ocr-corpus
 
 clean:
 	rm -rf $(BIN)

@@ -76,7 +76,41 @@ func (e *Engine) Recognize(img []byte, langs []string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("recognize: %w", err)
 	}
+	if mayBeTurned(text, langs) {
+		return e.readTurned(text)
+	}
 	return text, nil
+}
+
+// Page segmentation modes, set through the variable: gosseract's setter is
+// dropped when called before the client's first recognition, and the
+// library's default (a single block) reads across the columns of a page.
+const (
+	psmAuto    = "3" // what the tesseract command uses
+	psmAutoOSD = "1" // the same after orientation detection (osd model)
+)
+
+// readTurned reads the page again after Tesseract's orientation detection
+// (which doubles the time of a page, so it runs only when the first reading
+// looks like a turned page) and keeps the reading that looks more like
+// text.
+func (e *Engine) readTurned(upright string) (string, error) {
+	if err := e.client.SetVariable("tessedit_pageseg_mode", psmAutoOSD); err != nil {
+		return "", fmt.Errorf("enable orientation detection: %w", err)
+	}
+	turned, err := e.client.Text()
+	if resetErr := e.client.SetVariable("tessedit_pageseg_mode", psmAuto); resetErr != nil {
+		e.langs = nil // re-initialise before the next job rather than keep OSD on
+	}
+	if err != nil {
+		return "", fmt.Errorf("recognize with orientation detection: %w", err)
+	}
+	a, _ := wordiness(upright)
+	b, _ := wordiness(turned)
+	if b > a+minWordinessGain {
+		return turned, nil
+	}
+	return upright, nil
 }
 
 // Close frees the client. A later Recognize would create a new one.
@@ -102,6 +136,11 @@ func (e *Engine) reset(langs []string) error {
 		return fmt.Errorf("close client: %w", err)
 	}
 	c := gosseract.NewClient()
+	// Applied when the client initialises, and kept across re-inits.
+	if err := c.SetVariable("tessedit_pageseg_mode", psmAuto); err != nil {
+		c.Close()
+		return fmt.Errorf("set page segmentation: %w", err)
+	}
 	// Tesseract's diagnostics ("Estimating resolution as ...") would break
 	// the JSON log stream on stderr.
 	if err := c.DisableOutput(); err != nil {
