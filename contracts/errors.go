@@ -7,12 +7,14 @@ type Code string
 
 // Error codes. Append only; never rename or reuse one.
 const (
-	CodeBadRequest          Code = "BAD_REQUEST"
-	CodeNotFound            Code = "NOT_FOUND"
-	CodeInternal            Code = "INTERNAL"
-	CodeUnsupportedMedia    Code = "UNSUPPORTED_MEDIA_TYPE"
-	CodeUnreadableImage     Code = "UNREADABLE_IMAGE"
-	CodeImageTooLarge       Code = "IMAGE_TOO_LARGE"
+	CodeBadRequest       Code = "BAD_REQUEST"
+	CodeNotFound         Code = "NOT_FOUND"
+	CodeInternal         Code = "INTERNAL"
+	CodeUnsupportedMedia Code = "UNSUPPORTED_MEDIA_TYPE"
+	CodeUnreadableImage  Code = "UNREADABLE_IMAGE"
+	CodeImageTooLarge    Code = "IMAGE_TOO_LARGE"
+	// CodeTooManyPages: a document has more pages than a job may hold.
+	CodeTooManyPages        Code = "TOO_MANY_PAGES"
 	CodeUnsupportedLanguage Code = "UNSUPPORTED_LANGUAGE"
 	CodeTimeout             Code = "TIMEOUT"
 	// CodeConflict: the request clashes with existing state (an identity's

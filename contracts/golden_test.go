@@ -90,6 +90,8 @@ func TestGolden(t *testing.T) {
 		}},
 		{"ocr_job_ref", &OCRJob{JobID: "job_2", Producer: "billing-batch", ImageRef: "job_2", SubmittedAt: 1767225600000}},
 		{"ocr_result", &OCRResult{JobID: "job_1", RequestID: "req_1", Status: JobSucceeded, Text: "Hello", RecognitionMs: 120, CompletedAt: 1767225600500}},
+		{"ocr_result_pages", &OCRResult{JobID: "job_2", Status: JobSucceeded, Text: "Page one\fPage two", RecognitionMs: 800, CompletedAt: 1767225600500,
+			Pages: []PageResult{{Page: 1, Text: "Page one", Source: PageSourceTextLayer}, {Page: 2, Text: "Page two", Source: PageSourceOCR}}}},
 		{"ocr_result_failed", &OCRResult{JobID: "job_1", Status: JobFailed, Error: &Error{Code: CodeUnreadableImage, Message: "the image could not be decoded"}, CompletedAt: 1767225600500}},
 		{"verification_event", &VerificationEvent{
 			EventID: "evt_1", Time: 1767225600000, RequestID: "req_1", KeyID: "key_3ZbV9", APIID: "api_ocr",

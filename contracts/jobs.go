@@ -42,8 +42,27 @@ type OCRResult struct {
 	Text string `json:"text"`
 	// Error says why when Status is failed.
 	Error *Error `json:"error,omitempty"`
+	// Pages holds each page of a multi-page document (a PDF); Text is then
+	// their texts joined with a form feed ("\f"). Absent for an image.
+	Pages []PageResult `json:"pages,omitempty"`
 	// RecognitionMs is the time spent in Tesseract, in milliseconds.
 	RecognitionMs int64 `json:"recognitionMs"`
 	// CompletedAt is unix milliseconds.
 	CompletedAt int64 `json:"completedAt"`
 }
+
+// PageResult is one page of a multi-page document.
+type PageResult struct {
+	// Page counts from 1.
+	Page int    `json:"page"`
+	Text string `json:"text"`
+	// Source says where the text came from: PageSourceTextLayer (the PDF's
+	// own text, exact) or PageSourceOCR (recognised from the rendered page).
+	Source string `json:"source"`
+}
+
+// Sources of a page's text.
+const (
+	PageSourceTextLayer = "text_layer"
+	PageSourceOCR       = "ocr"
+)

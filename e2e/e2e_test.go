@@ -91,7 +91,7 @@ func TestPipeline(t *testing.T) {
 			{"empty upload body", func() (int, string) { return postRaw(t, s.url+"/upload", auth, "multipart/form-data; boundary=x", nil) }, 400},
 			{"empty base64 body", func() (int, string) { return postRaw(t, s.url+"/uploadBase64", auth, "application/json", nil) }, 400},
 			{"non-image file", func() (int, string) {
-				return postFile(t, s.url+"/api/v1/ocr", auth, "image", []byte("%PDF-1.4 not an image"), nil)
+				return postFile(t, s.url+"/api/v1/ocr", auth, "image", []byte("Dear OCR, this is a letter, not an image."), nil)
 			}, 415},
 			{"truncated PNG", func() (int, string) { return postFile(t, s.url+"/upload", auth, "sampleFile", img[:100], nil) }, 422},
 		}

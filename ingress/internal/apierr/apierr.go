@@ -34,6 +34,7 @@ const (
 	Internal             Reason = "INTERNAL"
 	Forbidden            Reason = "FORBIDDEN"
 	Conflict             Reason = "CONFLICT"
+	TooManyPages         Reason = "TOO_MANY_PAGES"
 )
 
 // Error is a public error. Handlers return it; the one error handler renders

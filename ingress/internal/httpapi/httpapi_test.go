@@ -289,6 +289,7 @@ func TestJobFailures(t *testing.T) {
 	}{
 		{"unreadable", &stubJobs{result: contracts.OCRResult{Status: contracts.JobFailed, Error: &contracts.Error{Code: contracts.CodeUnreadableImage, Message: "bad"}}}, nil, 422, "UNREADABLE_IMAGE"},
 		{"too many pixels", &stubJobs{result: contracts.OCRResult{Status: contracts.JobFailed, Error: &contracts.Error{Code: contracts.CodeImageTooLarge}}}, nil, 422, "IMAGE_TOO_MANY_PIXELS"},
+		{"too many pages", &stubJobs{result: contracts.OCRResult{Status: contracts.JobFailed, Error: &contracts.Error{Code: contracts.CodeTooManyPages}}}, nil, 422, "TOO_MANY_PAGES"},
 		{"failed without reason", &stubJobs{result: contracts.OCRResult{Status: contracts.JobFailed}}, nil, 500, "INTERNAL"},
 		{"no result in time", &stubJobs{err: fmt.Errorf("x: %w", jobs.ErrTimeout)}, nil, 503, "OCR_TIMEOUT"},
 		{"queue down", &stubJobs{err: fmt.Errorf("x: %w", jobs.ErrUnavailable)}, nil, 503, "SERVICE_UNAVAILABLE"},

@@ -5,8 +5,8 @@ package imagesniff
 
 import "bytes"
 
-// Format returns the image format of b ("png", "jpeg", ...), or "" when b
-// does not start like an image the platform reads.
+// Format returns the format of b ("png", "jpeg", ..., "pdf"), or "" when b
+// does not start like an image or document the platform reads.
 func Format(b []byte) string {
 	switch {
 	case bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")):
@@ -25,6 +25,8 @@ func Format(b []byte) string {
 		return "jp2"
 	case len(b) >= 3 && b[0] == 'P' && b[1] >= '1' && b[1] <= '6' && (b[2] == '\n' || b[2] == ' ' || b[2] == '\r' || b[2] == '\t'):
 		return "pnm"
+	case bytes.HasPrefix(b, []byte("%PDF-")):
+		return "pdf" // a document, read page by page by the worker
 	}
 	return ""
 }

@@ -19,7 +19,8 @@ func TestFormat(t *testing.T) {
 		{"text", "hello world", ""},
 		{"empty", "", ""},
 		{"short bmp-like", "BM", ""},
-		{"pdf is not an image here", "%PDF-1.7", ""},
+		{"pdf", "%PDF-1.7", "pdf"},
+		{"heic is not read", "\x00\x00\x00\x18ftypheic", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -22,6 +22,8 @@ const (
 	FormatWebP     Format = "webp"
 	FormatPNM      Format = "pnm"
 	FormatJPEG2000 Format = "jpeg2000"
+	// FormatPDF is read with poppler, not Leptonica: see Engine.Read.
+	FormatPDF Format = "pdf"
 )
 
 var (
@@ -36,6 +38,7 @@ var (
 	magicRIFF    = []byte("RIFF")
 	magicWebP    = []byte("WEBP")
 	magicBMP     = []byte("BM")
+	magicPDF     = []byte("%PDF-")
 	minSniffSize = 12
 )
 
@@ -56,6 +59,8 @@ func Sniff(data []byte) Format {
 		return FormatJPEG2000
 	case len(data) >= minSniffSize && bytes.HasPrefix(data, magicRIFF) && bytes.Equal(data[8:12], magicWebP):
 		return FormatWebP
+	case bytes.HasPrefix(data, magicPDF):
+		return FormatPDF
 	case isPNM(data):
 		return FormatPNM
 	case len(data) >= 14 && bytes.HasPrefix(data, magicBMP):

@@ -30,7 +30,7 @@ func TestSniff(t *testing.T) {
 		{"j2k codestream", "\xff\x4f\xff\x51\x00\x2f", FormatJPEG2000},
 		{"empty", "", FormatUnknown},
 		{"text", "hello, this is not an image", FormatUnknown},
-		{"pdf", "%PDF-1.7\n", FormatUnknown},
+		{"pdf", "%PDF-1.7\n", FormatPDF},
 		{"heic", "\x00\x00\x00\x18ftypheic", FormatUnknown},
 		{"short bmp", "BM", FormatUnknown},
 		{"bm in text", "BMW", FormatUnknown},

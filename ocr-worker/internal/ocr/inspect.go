@@ -37,7 +37,7 @@ type Header struct {
 // own header reader does.
 func Inspect(data []byte) (Header, error) {
 	f := Sniff(data)
-	if f == FormatUnknown {
+	if f == FormatUnknown || f == FormatPDF { // a PDF is a document: Engine.Read
 		return Header{}, ErrUnsupportedMedia
 	}
 	w, h, err := dimensions(f, data)

@@ -30,7 +30,7 @@ func TestInspect(t *testing.T) {
 		{"pgm via leptonica", testimage.Encode(t, img, testimage.PGM), FormatPNM, nil},
 		{"text", []byte("these are not the pixels you are looking for"), "", ErrUnsupportedMedia},
 		{"empty", nil, "", ErrUnsupportedMedia},
-		{"pdf", []byte("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"), "", ErrUnsupportedMedia},
+		{"pdf is a document, not an image (Engine.Read)", []byte("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"), "", ErrUnsupportedMedia},
 		{"png cut inside its header", png[:20], "", ErrUnreadableImage},
 		{"png with a bad header checksum", corruptPNGHeader(png), "", ErrUnreadableImage},
 		{"jpeg magic only", []byte("\xff\xd8\xff\xe0\x00\x10JFIF"), "", ErrUnreadableImage},

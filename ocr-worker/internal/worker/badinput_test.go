@@ -27,7 +27,7 @@ func TestBadInput(t *testing.T) {
 		wantCode contracts.Code
 	}{
 		{"text bytes", contracts.OCRJob{Image: []byte("Dear worker, this is not an image.")}, contracts.CodeUnsupportedMedia},
-		{"pdf", contracts.OCRJob{Image: []byte("%PDF-1.7\n1 0 obj\n<<>>\nendobj\n")}, contracts.CodeUnsupportedMedia},
+		{"broken pdf", contracts.OCRJob{Image: []byte("%PDF-1.7\n1 0 obj\n<<>>\nendobj\n")}, contracts.CodeUnreadableImage},
 		{"heic", contracts.OCRJob{Image: []byte("\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic")}, contracts.CodeUnsupportedMedia},
 		{"png truncated in its pixels", contracts.OCRJob{Image: png[:len(png)/2]}, contracts.CodeUnreadableImage},
 		{"png truncated in its header", contracts.OCRJob{Image: png[:30]}, contracts.CodeUnreadableImage},

@@ -30,7 +30,8 @@ func (e *deadError) Unwrap() error { return e.err }
 // stream, for whoever produced them to inspect.
 func isPoison(code contracts.Code) bool {
 	switch code {
-	case contracts.CodeBadRequest, contracts.CodeUnsupportedMedia, contracts.CodeUnreadableImage, contracts.CodeImageTooLarge:
+	case contracts.CodeBadRequest, contracts.CodeUnsupportedMedia, contracts.CodeUnreadableImage, contracts.CodeImageTooLarge,
+		contracts.CodeTooManyPages:
 		return true
 	}
 	return false

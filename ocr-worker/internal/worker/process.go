@@ -14,7 +14,8 @@ import (
 // answer is the final state of a job, published as its result and usage.
 type answer struct {
 	text        string
-	err         error // nil when the job succeeded; never published as is
+	pages       []ocr.Page // a multi-page document's, else nil
+	err         error      // nil when the job succeeded; never published as is
 	languages   []string
 	bytes       int64
 	recognition time.Duration
@@ -105,7 +106,9 @@ func (w *Worker) recognize(ctx context.Context, eng *ocr.Engine, msg jetstream.M
 	a.bytes = int64(len(img))
 	stop := keepAlive(msg, w.progressEvery)
 	start := w.now()
-	a.text, a.err = eng.Recognize(img, a.languages)
+	var doc ocr.Document
+	doc, a.err = eng.Read(img, a.languages)
+	a.text, a.pages = doc.Text, doc.Pages
 	a.recognition = w.now().Sub(start)
 	stop()
 	return a, nil

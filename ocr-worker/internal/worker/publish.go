@@ -29,8 +29,15 @@ func (w *Worker) publish(ctx context.Context, job contracts.OCRJob, requestID st
 		RecognitionMs: a.recognition.Milliseconds(),
 		CompletedAt:   now,
 	}
+	for _, p := range a.pages {
+		source := contracts.PageSourceOCR
+		if p.FromTextLayer {
+			source = contracts.PageSourceTextLayer
+		}
+		result.Pages = append(result.Pages, contracts.PageResult{Page: p.Number, Text: p.Text, Source: source})
+	}
 	if code != "" {
-		result.Text = ""
+		result.Text, result.Pages = "", nil
 		result.Error = &contracts.Error{Code: code, Message: message}
 	}
 	usage := contracts.UsageEvent{
@@ -43,7 +50,7 @@ func (w *Worker) publish(ctx context.Context, job contracts.OCRJob, requestID st
 		OwnerID:       job.OwnerID,
 		Outcome:       result.Status,
 		ErrorCode:     code,
-		Pages:         1,
+		Pages:         int64(max(1, len(result.Pages))),
 		Bytes:         a.bytes,
 		RecognitionMs: result.RecognitionMs,
 		Characters:    int64(utf8.RuneCountInString(result.Text)),

@@ -50,6 +50,27 @@ func TestInlineJob(t *testing.T) {
 	require.Equal(t, 1, h.published("job_inline-1"))
 }
 
+// TestPDFJob checks a document: its result lists each page with where its
+// text came from, its text joins them, and its usage counts the pages.
+func TestPDFJob(t *testing.T) {
+	h := startWorker(t, 1)
+	pdf := testimage.PDF(t,
+		testimage.PDFPage{Text: "Page one has a text layer"},
+		testimage.PDFPage{Scan: testimage.Render(t, "Page two is a scan")},
+	)
+	h.submit(t, contracts.OCRJob{JobID: "job_pdf", Producer: "ingress", Image: pdf}, "req_pdf")
+
+	res, _ := h.result(t, "job_pdf")
+	require.Equal(t, contracts.JobSucceeded, res.Status, "error: %+v", res.Error)
+	require.Len(t, res.Pages, 2)
+	require.Equal(t, contracts.PageResult{Page: 1, Text: "Page one has a text layer", Source: contracts.PageSourceTextLayer}, res.Pages[0])
+	require.Equal(t, contracts.PageSourceOCR, res.Pages[1].Source)
+	require.Equal(t, "Page two is a scan", cer.Normalize(res.Pages[1].Text))
+	require.Equal(t, res.Pages[0].Text+"\f"+res.Pages[1].Text, res.Text)
+	h.requireQueueEmpty(t)
+	require.Equal(t, int64(2), h.usageEvents(t)["job_pdf"][0].event.Pages)
+}
+
 // TestImageRefJob checks that an image too large to ride inline is read
 // from the object store.
 func TestImageRefJob(t *testing.T) {

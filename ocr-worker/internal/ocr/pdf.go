@@ -1,0 +1,204 @@
+package ocr
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// PDFs are read with Debian's poppler-utils, page by page: a page whose text
+// layer has text gives that text (exact, and no recognition), any other page
+// is rendered at PDFDPI (lower for a page so large that would pass
+// MaxPixels) and recognised.
+const (
+	// MaxPages bounds the pages of one document; more is ErrTooManyPages.
+	MaxPages = 100
+	// PDFDPI is the resolution scanned pages are rendered at: Tesseract's
+	// sweet spot for body text.
+	PDFDPI = 300
+	// popplerTimeout bounds each poppler command; a page it cannot render
+	// in this time is refused as unreadable.
+	popplerTimeout = 60 * time.Second
+	// minLayerRunes is how much text a page's text layer needs to be used
+	// rather than recognised (scanners often leave a stray character).
+	minLayerRunes = 3
+)
+
+// ErrTooManyPages: a document has more than MaxPages pages.
+var ErrTooManyPages = errors.New("too many pages")
+
+// Page is one page of a multi-page document as read.
+type Page struct {
+	Number int
+	Text   string
+	// FromTextLayer reports that the text came from the PDF's text layer,
+	// not from recognition.
+	FromTextLayer bool
+}
+
+// Document is what Read returns: the text, and for a multi-page format the
+// pages it is joined from (with a form feed between pages, as pdftotext
+// does).
+type Document struct {
+	Text  string
+	Pages []Page
+}
+
+// Read recognises img: Recognize for an image, page by page for a PDF.
+func (e *Engine) Read(img []byte, langs []string) (Document, error) {
+	if Sniff(img) != FormatPDF {
+		text, err := e.Recognize(img, langs)
+		return Document{Text: text}, err
+	}
+	return e.readPDF(img, langs)
+}
+
+func (e *Engine) readPDF(data []byte, langs []string) (Document, error) {
+	dir, err := os.MkdirTemp("", "ocr-pdf-")
+	if err != nil {
+		return Document{}, fmt.Errorf("temp dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "in.pdf")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return Document{}, fmt.Errorf("write pdf: %w", err)
+	}
+	sizes, err := pdfPageSizes(path)
+	if err != nil {
+		return Document{}, err
+	}
+	doc := Document{Pages: make([]Page, 0, len(sizes))}
+	texts := make([]string, 0, len(sizes))
+	for i, size := range sizes {
+		p, err := e.readPDFPage(path, i+1, size, langs)
+		if err != nil {
+			return Document{}, fmt.Errorf("page %d: %w", i+1, err)
+		}
+		doc.Pages = append(doc.Pages, p)
+		texts = append(texts, p.Text)
+	}
+	doc.Text = strings.Join(texts, "\f")
+	return doc, nil
+}
+
+func (e *Engine) readPDFPage(path string, n int, size pageSize, langs []string) (Page, error) {
+	page := strconv.Itoa(n)
+	layer, err := poppler("pdftotext", "-f", page, "-l", page, "-enc", "UTF-8", path, "-")
+	if err != nil {
+		return Page{}, err
+	}
+	text := strings.TrimRight(string(layer), "\f\n ")
+	if countLetters(text) >= minLayerRunes {
+		return Page{Number: n, Text: text, FromTextLayer: true}, nil
+	}
+	png, err := poppler("pdftoppm", "-f", page, "-l", page, "-r", strconv.Itoa(size.dpi()), "-gray", "-png", path)
+	if err != nil {
+		return Page{}, err
+	}
+	text, err = e.Recognize(png, langs)
+	if err != nil {
+		return Page{}, err
+	}
+	return Page{Number: n, Text: text}, nil
+}
+
+// pageSize is a page's size in points (1/72 inch).
+type pageSize struct{ w, h float64 }
+
+// dpi is the resolution to render the page at: PDFDPI, or less if the
+// page would pass MaxPixels.
+func (s pageSize) dpi() int {
+	inches := s.w / 72 * s.h / 72
+	if inches <= 0 {
+		return PDFDPI
+	}
+	return max(1, min(PDFDPI, int(math.Sqrt(MaxPixels/inches))))
+}
+
+// pdfPageSizes asks pdfinfo for the page count and every page's size.
+func pdfPageSizes(path string) ([]pageSize, error) {
+	out, err := poppler("pdfinfo", path)
+	if err != nil {
+		return nil, err
+	}
+	pages := 0
+	for line := range strings.Lines(string(out)) {
+		if v, ok := strings.CutPrefix(line, "Pages:"); ok {
+			pages, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	switch {
+	case pages < 1:
+		return nil, fmt.Errorf("%w: pdfinfo found no pages", ErrUnreadableImage)
+	case pages > MaxPages:
+		return nil, fmt.Errorf("%d pages: %w", pages, ErrTooManyPages)
+	}
+	out, err = poppler("pdfinfo", "-f", "1", "-l", strconv.Itoa(pages), path)
+	if err != nil {
+		return nil, err
+	}
+	sizes := make([]pageSize, pages)
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		// "Page    1 size:  612 x 792 pts (letter)"
+		f := strings.Fields(sc.Text())
+		if len(f) < 6 || f[0] != "Page" || f[2] != "size:" || f[4] != "x" {
+			continue
+		}
+		n, err1 := strconv.Atoi(f[1])
+		w, err2 := strconv.ParseFloat(f[3], 64)
+		h, err3 := strconv.ParseFloat(f[5], 64)
+		if err1 == nil && err2 == nil && err3 == nil && n >= 1 && n <= pages {
+			sizes[n-1] = pageSize{w, h}
+		}
+	}
+	return sizes, nil
+}
+
+// poppler runs one poppler-utils command and returns its standard output.
+// A document poppler rejects is ErrUnreadableImage; a missing poppler is an
+// internal error.
+func poppler(name string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), popplerTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+		return out, nil
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("%w: %s took over %s", ErrUnreadableImage, name, popplerTimeout)
+	case errors.As(err, &exitErr):
+		return nil, fmt.Errorf("%w: %s: %s", ErrUnreadableImage, name, firstLine(stderr.String()))
+	default:
+		return nil, fmt.Errorf("run %s (is poppler-utils installed?): %w", name, err)
+	}
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return line
+}
+
+func countLetters(s string) int {
+	n := 0
+	for _, r := range s {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			n++
+		}
+	}
+	return n
+}
