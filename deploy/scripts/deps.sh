@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-packages=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-spa tesseract-ocr-osd poppler-utils
+packages=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-spa tesseract-ocr-osd poppler-utils libheif-examples
   libtesseract-dev libleptonica-dev clickhouse-server clickhouse-client pkg-config)
 missing=()
 for p in "${packages[@]}"; do

@@ -27,6 +27,14 @@ func Format(b []byte) string {
 		return "pnm"
 	case bytes.HasPrefix(b, []byte("%PDF-")):
 		return "pdf" // a document, read page by page by the worker
+	case len(b) >= 12 && string(b[4:8]) == "ftyp" && heifBrands[string(b[8:12])]:
+		return "heif" // HEIC or AVIF: the worker converts it with libheif
 	}
 	return ""
+}
+
+// heifBrands are the ISO-BMFF brands of HEIF and AVIF images.
+var heifBrands = map[string]bool{
+	"heic": true, "heix": true, "hevc": true, "hevx": true, "heim": true, "heis": true,
+	"mif1": true, "msf1": true, "avif": true, "avis": true,
 }

@@ -20,7 +20,9 @@ func TestFormat(t *testing.T) {
 		{"empty", "", ""},
 		{"short bmp-like", "BM", ""},
 		{"pdf", "%PDF-1.7", "pdf"},
-		{"heic is not read", "\x00\x00\x00\x18ftypheic", ""},
+		{"heic", "\x00\x00\x00\x18ftypheic", "heif"},
+		{"avif", "\x00\x00\x00\x1cftypavif", "heif"},
+		{"mp4 is not an image", "\x00\x00\x00\x18ftypisom", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

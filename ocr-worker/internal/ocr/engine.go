@@ -49,8 +49,13 @@ func (e *Engine) Recognize(img []byte, langs []string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if h.Format == FormatJPEG {
+	switch h.Format {
+	case FormatJPEG:
 		if img, err = uprightJPEG(img); err != nil {
+			return "", err
+		}
+	case FormatHEIF: // heif-convert applies the file's own rotation
+		if img, err = heifToJPEG(img); err != nil {
 			return "", err
 		}
 	}

@@ -24,6 +24,8 @@ const (
 	FormatJPEG2000 Format = "jpeg2000"
 	// FormatPDF is read with poppler, not Leptonica: see Engine.Read.
 	FormatPDF Format = "pdf"
+	// FormatHEIF (HEIC, AVIF) is converted with libheif first: see heif.go.
+	FormatHEIF Format = "heif"
 )
 
 var (
@@ -61,6 +63,8 @@ func Sniff(data []byte) Format {
 		return FormatWebP
 	case bytes.HasPrefix(data, magicPDF):
 		return FormatPDF
+	case isHEIF(data):
+		return FormatHEIF
 	case isPNM(data):
 		return FormatPNM
 	case len(data) >= 14 && bytes.HasPrefix(data, magicBMP):

@@ -66,6 +66,9 @@ var goConfigDecoders = map[Format]func(io.Reader) (image.Config, error){
 }
 
 func dimensions(f Format, data []byte) (width, height int, err error) {
+	if f == FormatHEIF {
+		return heifDimensions(data)
+	}
 	if decodeConfig, ok := goConfigDecoders[f]; ok {
 		cfg, err := decodeConfig(bytes.NewReader(data))
 		if !goLacksFeature(err) {

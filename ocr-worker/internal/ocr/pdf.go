@@ -3,16 +3,13 @@ package ocr
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 	"unicode"
 )
 
@@ -26,9 +23,6 @@ const (
 	// PDFDPI is the resolution scanned pages are rendered at: Tesseract's
 	// sweet spot for body text.
 	PDFDPI = 300
-	// popplerTimeout bounds each poppler command; a page it cannot render
-	// in this time is refused as unreadable.
-	popplerTimeout = 60 * time.Second
 	// minLayerRunes is how much text a page's text layer needs to be used
 	// rather than recognised (scanners often leave a stray character).
 	minLayerRunes = 3
@@ -93,7 +87,7 @@ func (e *Engine) readPDF(data []byte, langs []string) (Document, error) {
 
 func (e *Engine) readPDFPage(path string, n int, size pageSize, langs []string) (Page, error) {
 	page := strconv.Itoa(n)
-	layer, err := poppler("pdftotext", "-f", page, "-l", page, "-enc", "UTF-8", path, "-")
+	layer, err := runTool("pdftotext", "poppler-utils", "-f", page, "-l", page, "-enc", "UTF-8", path, "-")
 	if err != nil {
 		return Page{}, err
 	}
@@ -101,7 +95,7 @@ func (e *Engine) readPDFPage(path string, n int, size pageSize, langs []string) 
 	if countLetters(text) >= minLayerRunes {
 		return Page{Number: n, Text: text, FromTextLayer: true}, nil
 	}
-	png, err := poppler("pdftoppm", "-f", page, "-l", page, "-r", strconv.Itoa(size.dpi()), "-gray", "-png", path)
+	png, err := runTool("pdftoppm", "poppler-utils", "-f", page, "-l", page, "-r", strconv.Itoa(size.dpi()), "-gray", "-png", path)
 	if err != nil {
 		return Page{}, err
 	}
@@ -127,7 +121,7 @@ func (s pageSize) dpi() int {
 
 // pdfPageSizes asks pdfinfo for the page count and every page's size.
 func pdfPageSizes(path string) ([]pageSize, error) {
-	out, err := poppler("pdfinfo", path)
+	out, err := runTool("pdfinfo", "poppler-utils", path)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +137,7 @@ func pdfPageSizes(path string) ([]pageSize, error) {
 	case pages > MaxPages:
 		return nil, fmt.Errorf("%d pages: %w", pages, ErrTooManyPages)
 	}
-	out, err = poppler("pdfinfo", "-f", "1", "-l", strconv.Itoa(pages), path)
+	out, err = runTool("pdfinfo", "poppler-utils", "-f", "1", "-l", strconv.Itoa(pages), path)
 	if err != nil {
 		return nil, err
 	}
@@ -163,34 +157,6 @@ func pdfPageSizes(path string) ([]pageSize, error) {
 		}
 	}
 	return sizes, nil
-}
-
-// poppler runs one poppler-utils command and returns its standard output.
-// A document poppler rejects is ErrUnreadableImage; a missing poppler is an
-// internal error.
-func poppler(name string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), popplerTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	var exitErr *exec.ExitError
-	switch {
-	case err == nil:
-		return out, nil
-	case ctx.Err() != nil:
-		return nil, fmt.Errorf("%w: %s took over %s", ErrUnreadableImage, name, popplerTimeout)
-	case errors.As(err, &exitErr):
-		return nil, fmt.Errorf("%w: %s: %s", ErrUnreadableImage, name, firstLine(stderr.String()))
-	default:
-		return nil, fmt.Errorf("run %s (is poppler-utils installed?): %w", name, err)
-	}
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
-	return line
 }
 
 func countLetters(s string) int {

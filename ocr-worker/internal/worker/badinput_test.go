@@ -28,7 +28,7 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"text bytes", contracts.OCRJob{Image: []byte("Dear worker, this is not an image.")}, contracts.CodeUnsupportedMedia},
 		{"broken pdf", contracts.OCRJob{Image: []byte("%PDF-1.7\n1 0 obj\n<<>>\nendobj\n")}, contracts.CodeUnreadableImage},
-		{"heic", contracts.OCRJob{Image: []byte("\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic")}, contracts.CodeUnsupportedMedia},
+		{"heic header only", contracts.OCRJob{Image: []byte("\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic")}, contracts.CodeUnreadableImage},
 		{"png truncated in its pixels", contracts.OCRJob{Image: png[:len(png)/2]}, contracts.CodeUnreadableImage},
 		{"png truncated in its header", contracts.OCRJob{Image: png[:30]}, contracts.CodeUnreadableImage},
 		{"too many pixels", contracts.OCRJob{Image: []byte("P5\n9000 9000\n255\n\x00\x00\x00")}, contracts.CodeImageTooLarge},

@@ -19,7 +19,7 @@ func publicError(err error, installed []string) (contracts.Code, string) {
 	case errors.Is(err, ErrInvalidJob):
 		return contracts.CodeBadRequest, "a job must carry exactly one of image and imageRef"
 	case errors.Is(err, ocr.ErrUnsupportedMedia):
-		return contracts.CodeUnsupportedMedia, "the file is not an image or document in a supported format (PNG, JPEG, GIF, BMP, TIFF, WebP, PNM, JPEG 2000, PDF)"
+		return contracts.CodeUnsupportedMedia, "the file is not an image or document in a supported format (PNG, JPEG, GIF, BMP, TIFF, WebP, PNM, JPEG 2000, HEIC, AVIF, PDF)"
 	case errors.Is(err, ocr.ErrTooManyPages):
 		return contracts.CodeTooManyPages, fmt.Sprintf("the document has more than %d pages", ocr.MaxPages)
 	case errors.Is(err, ocr.ErrUnreadableImage):
