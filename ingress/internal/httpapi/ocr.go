@@ -155,7 +155,7 @@ func (a *api) recognize(c *fiber.Ctx, key string, img []byte, route string) (con
 		return contracts.OCRResult{}, apierr.New(fiber.StatusRequestEntityTooLarge, apierr.ImageTooLarge, "The image is larger than the limit of "+mib(a.cfg.MaxImageBytes))
 	case imagesniff.Format(img) == "":
 		return contracts.OCRResult{}, apierr.New(fiber.StatusUnsupportedMediaType, apierr.UnsupportedMediaType,
-			"The file is not an image we read; send JPEG, PNG, TIFF, WebP, GIF, BMP, PNM or JPEG 2000")
+			"The file is not an image or document we read; send JPEG, PNG, TIFF, WebP, GIF, BMP, PNM, JPEG 2000, HEIC, AVIF or PDF")
 	}
 	// fasthttp never cancels a handler, so every call gets its own deadline.
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.CallTimeout)
