@@ -16,6 +16,13 @@ type OCRJob struct {
 	OwnerID string `json:"ownerId,omitempty"`
 	// Languages are Tesseract language codes; empty means eng+spa.
 	Languages []string `json:"languages,omitempty"`
+	// PageSegMode is Tesseract's page segmentation mode, PageSegModeMin to
+	// PageSegModeMax (6: one block of text, 7: one line, 11: sparse text);
+	// 0 (absent) means automatic, with turned pages detected.
+	PageSegMode int `json:"pageSegMode,omitempty"`
+	// Whitelist, when set, limits recognition to these characters (such as
+	// "0123456789" for digits), at most MaxWhitelist bytes.
+	Whitelist string `json:"whitelist,omitempty"`
 	// Image holds the image bytes (base64 in JSON) when they fit inline.
 	Image []byte `json:"image,omitempty"`
 	// ImageRef names an object in ImagesBucket holding the image.
@@ -23,6 +30,14 @@ type OCRJob struct {
 	// SubmittedAt is unix milliseconds.
 	SubmittedAt int64 `json:"submittedAt"`
 }
+
+// Bounds of a job's recognition options. Mode 0 (orientation detection
+// only) gives no text, and 2 is not implemented by Tesseract.
+const (
+	PageSegModeMin = 1
+	PageSegModeMax = 13
+	MaxWhitelist   = 256
+)
 
 // JobStatus is the final state of a job.
 type JobStatus string

@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/ocrstack/ocrstack/contracts"
@@ -39,7 +42,11 @@ func (a *api) upload(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	res, err := a.recognize(c, key, img, "/upload")
+	opts, err := parseOptions(c.FormValue("languages"), c.FormValue("pageSegMode"), c.FormValue("whitelist"))
+	if err != nil {
+		return err
+	}
+	res, err := a.recognize(c, key, img, opts, "/upload")
 	if err != nil {
 		return err
 	}
@@ -54,6 +61,9 @@ func (a *api) uploadBase64(c *fiber.Ctx) error {
 	}
 	var body struct {
 		ImageBase64 *string `json:"imageBase64"`
+		Languages   string  `json:"languages"`
+		PageSegMode *int    `json:"pageSegMode"`
+		Whitelist   string  `json:"whitelist"`
 	}
 	if err := json.Unmarshal(c.Body(), &body); err != nil {
 		return apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, `The body must be JSON: {"imageBase64": "<base64 image>"}`)
@@ -65,7 +75,15 @@ func (a *api) uploadBase64(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	res, err := a.recognize(c, key, img, "/uploadBase64")
+	psm := ""
+	if body.PageSegMode != nil {
+		psm = strconv.Itoa(*body.PageSegMode)
+	}
+	opts, err := parseOptions(body.Languages, psm, body.Whitelist)
+	if err != nil {
+		return err
+	}
+	res, err := a.recognize(c, key, img, opts, "/uploadBase64")
 	if err != nil {
 		return err
 	}
@@ -87,7 +105,11 @@ func (a *api) pictotextOCR(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	res, err := a.recognize(c, key, img, "/api/v1/ocr")
+	opts, err := parseOptions(c.FormValue("languages"), c.FormValue("pageSegMode"), c.FormValue("whitelist"))
+	if err != nil {
+		return err
+	}
+	res, err := a.recognize(c, key, img, opts, "/api/v1/ocr")
 	if err != nil {
 		return err
 	}
@@ -146,8 +168,57 @@ func decodeBase64Image(s string, maxBytes int) ([]byte, error) {
 	return b, nil
 }
 
+// jobOptions are a request's optional recognition settings.
+type jobOptions struct {
+	languages   []string
+	pageSegMode int
+	whitelist   string
+}
+
+// Bounds of the options, checked here so a malformed request is refused
+// before its key is charged; the worker checks the languages against what
+// is installed.
+const (
+	maxLanguages   = 8
+	maxLanguageLen = 32
+)
+
+// parseOptions reads the optional fields languages ("eng+spa"),
+// pageSegMode (1, or 3 to 13) and whitelist, reporting every bad one.
+func parseOptions(languages, pageSegMode, whitelist string) (jobOptions, error) {
+	var o jobOptions
+	var problems []string
+	if languages = strings.TrimSpace(languages); languages != "" {
+		o.languages = strings.Split(languages, "+")
+		ok := len(o.languages) <= maxLanguages
+		for _, l := range o.languages {
+			ok = ok && l != "" && len(l) <= maxLanguageLen && strings.IndexFunc(l, func(r rune) bool {
+				return !(r == '_' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+			}) < 0
+		}
+		if !ok {
+			problems = append(problems, "languages must be up to 8 Tesseract language codes joined with +, such as eng+spa")
+		}
+	}
+	if pageSegMode = strings.TrimSpace(pageSegMode); pageSegMode != "" {
+		n, err := strconv.Atoi(pageSegMode)
+		if err != nil || n < contracts.PageSegModeMin || n > contracts.PageSegModeMax || n == 2 {
+			problems = append(problems, "pageSegMode must be 1 or 3 to 13 (Tesseract's page segmentation modes)")
+		}
+		o.pageSegMode = n
+	}
+	o.whitelist = whitelist
+	if len(whitelist) > contracts.MaxWhitelist || !utf8.ValidString(whitelist) || strings.IndexFunc(whitelist, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		problems = append(problems, "whitelist must be at most 256 bytes of printable characters")
+	}
+	if len(problems) > 0 {
+		return jobOptions{}, apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, strings.Join(problems, "; "))
+	}
+	return o, nil
+}
+
 // recognize checks the image, verifies the key and runs the OCR job.
-func (a *api) recognize(c *fiber.Ctx, key string, img []byte, route string) (contracts.OCRResult, error) {
+func (a *api) recognize(c *fiber.Ctx, key string, img []byte, opts jobOptions, route string) (contracts.OCRResult, error) {
 	switch {
 	case len(img) == 0:
 		return contracts.OCRResult{}, apierr.New(fiber.StatusBadRequest, apierr.EmptyImage, "The image is empty")
@@ -167,6 +238,7 @@ func (a *api) recognize(c *fiber.Ctx, key string, img []byte, route string) (con
 	job := contracts.OCRJob{
 		JobID: newID("job"), RequestID: requestIDOf(c), Producer: "ingress",
 		KeyID: v.KeyID, OwnerID: v.ExternalID, SubmittedAt: a.cfg.Now().UnixMilli(),
+		Languages: opts.languages, PageSegMode: opts.pageSegMode, Whitelist: opts.whitelist,
 	}
 	c.Set("X-Job-Id", job.JobID)
 	jobCtx, cancelJob := context.WithTimeout(context.Background(), a.cfg.SyncWait+a.cfg.CallTimeout)

@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/png"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -45,6 +46,21 @@ func New(langs []string) (*Engine, error) {
 // ErrUnreadableImage or ErrImageTooLarge for bad input; any other error is
 // an internal failure.
 func (e *Engine) Recognize(img []byte, langs []string) (string, error) {
+	return e.recognize(img, Options{Languages: langs})
+}
+
+// Options are a job's recognition settings.
+type Options struct {
+	// Languages, in order of preference, checked with CheckLanguages.
+	Languages []string
+	// PageSegMode is Tesseract's page segmentation mode; 0 is automatic,
+	// with turned pages detected.
+	PageSegMode int
+	// Whitelist, when set, limits recognition to these characters.
+	Whitelist string
+}
+
+func (e *Engine) recognize(img []byte, o Options) (string, error) {
 	h, err := Inspect(img)
 	if err != nil {
 		return "", err
@@ -59,6 +75,7 @@ func (e *Engine) Recognize(img []byte, langs []string) (string, error) {
 			return "", err
 		}
 	}
+	langs := o.Languages
 	if e.client == nil {
 		if err := e.reset(langs); err != nil {
 			return "", err
@@ -68,6 +85,16 @@ func (e *Engine) Recognize(img []byte, langs []string) (string, error) {
 		if err := e.switchLanguages(langs); err != nil {
 			return "", err
 		}
+	}
+	if o.PageSegMode != 0 || o.Whitelist != "" {
+		if err := e.setOptions(strconv.Itoa(o.PageSegMode), o.Whitelist); err != nil {
+			return "", err
+		}
+		defer func() {
+			if err := e.setOptions(psmAuto, ""); err != nil {
+				e.langs = nil // re-initialise before the next job rather than keep these
+			}
+		}()
 	}
 	// The client is initialised for langs, so Text only recognises.
 	if err := e.client.SetImageFromBytes(img); err != nil {
@@ -81,10 +108,25 @@ func (e *Engine) Recognize(img []byte, langs []string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("recognize: %w", err)
 	}
-	if mayBeTurned(text, langs) {
+	if o.PageSegMode == 0 && o.Whitelist == "" && mayBeTurned(text, langs) {
 		return e.readTurned(text)
 	}
 	return text, nil
+}
+
+// setOptions sets the page segmentation mode (psm, a number) and the
+// character whitelist ("" for none) on the initialised client.
+func (e *Engine) setOptions(psm, whitelist string) error {
+	if psm == "0" {
+		psm = psmAuto
+	}
+	if err := e.client.SetVariable("tessedit_pageseg_mode", psm); err != nil {
+		return fmt.Errorf("set page segmentation mode %s: %w", psm, err)
+	}
+	if err := e.client.SetVariable("tessedit_char_whitelist", whitelist); err != nil {
+		return fmt.Errorf("set whitelist: %w", err)
+	}
+	return nil
 }
 
 // Page segmentation modes, set through the variable: gosseract's setter is

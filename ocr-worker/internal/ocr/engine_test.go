@@ -1,6 +1,7 @@
 package ocr
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/cer"
@@ -124,4 +125,19 @@ func BenchmarkRecognize(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestRecognizeOptions checks a job's own page segmentation mode and
+// character whitelist, and that the next job gets the defaults back.
+func TestRecognizeOptions(t *testing.T) {
+	e := newEngine(t, engSpa)
+	line := testimage.TextPNG(t, "Invoice 2041 due 30.11")
+	digits, err := e.recognize(line, Options{Languages: engSpa, PageSegMode: 7, Whitelist: "0123456789."})
+	require.NoError(t, err)
+	require.Contains(t, digits, "2041")
+	require.Contains(t, digits, "30.11")
+	require.Empty(t, strings.Trim(digits, "0123456789. \n"), "only whitelisted characters: %q", digits)
+	plain, err := e.Recognize(line, engSpa)
+	require.NoError(t, err)
+	require.Contains(t, plain, "Invoice 2041 due 30.11", "the whitelist outlived its job")
 }

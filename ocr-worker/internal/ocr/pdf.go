@@ -48,16 +48,21 @@ type Document struct {
 	Pages []Page
 }
 
-// Read recognises img: Recognize for an image, page by page for a PDF.
+// Read recognises img with the default options for langs.
 func (e *Engine) Read(img []byte, langs []string) (Document, error) {
-	if Sniff(img) != FormatPDF {
-		text, err := e.Recognize(img, langs)
-		return Document{Text: text}, err
-	}
-	return e.readPDF(img, langs)
+	return e.ReadWith(img, Options{Languages: langs})
 }
 
-func (e *Engine) readPDF(data []byte, langs []string) (Document, error) {
+// ReadWith recognises img: as one image, or page by page for a PDF.
+func (e *Engine) ReadWith(img []byte, o Options) (Document, error) {
+	if Sniff(img) != FormatPDF {
+		text, err := e.recognize(img, o)
+		return Document{Text: text}, err
+	}
+	return e.readPDF(img, o)
+}
+
+func (e *Engine) readPDF(data []byte, o Options) (Document, error) {
 	dir, err := os.MkdirTemp("", "ocr-pdf-")
 	if err != nil {
 		return Document{}, fmt.Errorf("temp dir: %w", err)
@@ -74,7 +79,7 @@ func (e *Engine) readPDF(data []byte, langs []string) (Document, error) {
 	doc := Document{Pages: make([]Page, 0, len(sizes))}
 	texts := make([]string, 0, len(sizes))
 	for i, size := range sizes {
-		p, err := e.readPDFPage(path, i+1, size, langs)
+		p, err := e.readPDFPage(path, i+1, size, o)
 		if err != nil {
 			return Document{}, fmt.Errorf("page %d: %w", i+1, err)
 		}
@@ -85,7 +90,7 @@ func (e *Engine) readPDF(data []byte, langs []string) (Document, error) {
 	return doc, nil
 }
 
-func (e *Engine) readPDFPage(path string, n int, size pageSize, langs []string) (Page, error) {
+func (e *Engine) readPDFPage(path string, n int, size pageSize, o Options) (Page, error) {
 	page := strconv.Itoa(n)
 	layer, err := runTool("pdftotext", "poppler-utils", "-f", page, "-l", page, "-enc", "UTF-8", path, "-")
 	if err != nil {
@@ -99,7 +104,7 @@ func (e *Engine) readPDFPage(path string, n int, size pageSize, langs []string) 
 	if err != nil {
 		return Page{}, err
 	}
-	text, err = e.Recognize(png, langs)
+	text, err = e.recognize(png, o)
 	if err != nil {
 		return Page{}, err
 	}

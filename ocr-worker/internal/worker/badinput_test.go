@@ -36,6 +36,7 @@ func TestBadInput(t *testing.T) {
 		{"osd is not a language", contracts.OCRJob{Image: png, Languages: []string{"osd"}}, contracts.CodeUnsupportedLanguage},
 		{"image and imageRef", contracts.OCRJob{Image: png, ImageRef: "x"}, contracts.CodeBadRequest},
 		{"no image", contracts.OCRJob{}, contracts.CodeBadRequest},
+		{"page segmentation mode 2", contracts.OCRJob{Image: png, PageSegMode: 2}, contracts.CodeBadRequest},
 		{"missing object", contracts.OCRJob{ImageRef: "never-stored"}, contracts.CodeNotFound},
 	}
 	for i, tc := range cases {
@@ -90,7 +91,7 @@ func TestBadInput(t *testing.T) {
 		require.Equal(t, "1", m.Header.Get(contracts.HeaderDeadDeliveries), tc.name)
 		require.Equal(t, "req_bad", m.Header.Get(contracts.HeaderRequestID), tc.name)
 	}
-	require.Len(t, dead, 8, "the poison cases")
+	require.Len(t, dead, 9, "the poison cases")
 }
 
 // TestMalformedJobTerminated checks that a message that is not a job with

@@ -17,7 +17,9 @@ func publicError(err error, installed []string) (contracts.Code, string) {
 	case err == nil:
 		return "", ""
 	case errors.Is(err, ErrInvalidJob):
-		return contracts.CodeBadRequest, "a job must carry exactly one of image and imageRef"
+		// DecodeJob's own words, which say which rule the job broke.
+		_, rule, _ := strings.Cut(err.Error(), ErrInvalidJob.Error()+": ")
+		return contracts.CodeBadRequest, "invalid job: " + rule
 	case errors.Is(err, ocr.ErrUnsupportedMedia):
 		return contracts.CodeUnsupportedMedia, "the file is not an image or document in a supported format (PNG, JPEG, GIF, BMP, TIFF, WebP, PNM, JPEG 2000, HEIC, AVIF, PDF)"
 	case errors.Is(err, ocr.ErrTooManyPages):

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ocrstack/ocrstack/contracts"
 )
@@ -41,8 +43,26 @@ func DecodeJob(data []byte) (contracts.OCRJob, error) {
 		return job, fmt.Errorf("%w: exactly one of image and imageRef must be set", ErrInvalidJob)
 	case len(job.ImageRef) > maxImageRefLen:
 		return job, fmt.Errorf("%w: imageRef longer than %d bytes", ErrInvalidJob, maxImageRefLen)
+	case job.PageSegMode != 0 && (job.PageSegMode < contracts.PageSegModeMin || job.PageSegMode > contracts.PageSegModeMax || job.PageSegMode == 2):
+		return job, fmt.Errorf("%w: pageSegMode must be 1 or 3 to %d", ErrInvalidJob, contracts.PageSegModeMax)
+	case !validWhitelist(job.Whitelist):
+		return job, fmt.Errorf("%w: whitelist must be at most %d bytes of printable characters", ErrInvalidJob, contracts.MaxWhitelist)
 	}
 	return job, nil
+}
+
+// validWhitelist accepts up to MaxWhitelist bytes of printable UTF-8: the
+// string reaches Tesseract as a variable's value.
+func validWhitelist(s string) bool {
+	if len(s) > contracts.MaxWhitelist || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // ValidJobID reports whether id is 1 to 64 characters of [A-Za-z0-9_-], so

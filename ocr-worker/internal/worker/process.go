@@ -107,7 +107,7 @@ func (w *Worker) recognize(ctx context.Context, eng *ocr.Engine, msg jetstream.M
 	stop := keepAlive(msg, w.progressEvery)
 	start := w.now()
 	var doc ocr.Document
-	doc, a.err = eng.Read(img, a.languages)
+	doc, a.err = eng.ReadWith(img, ocr.Options{Languages: a.languages, PageSegMode: job.PageSegMode, Whitelist: job.Whitelist})
 	a.text, a.pages = doc.Text, doc.Pages
 	a.recognition = w.now().Sub(start)
 	stop()
