@@ -57,7 +57,8 @@ type OCRResult struct {
 	Text string `json:"text"`
 	// Error says why when Status is failed.
 	Error *Error `json:"error,omitempty"`
-	// Pages holds each page of a multi-page document (a PDF); Text is then
+	// Pages holds each page of a multi-page document (a PDF, or a TIFF of
+	// several pages); Text is then
 	// their texts joined with a form feed ("\f"). Absent for an image.
 	Pages []PageResult `json:"pages,omitempty"`
 	// RecognitionMs is the time spent in Tesseract, in milliseconds.

@@ -49,3 +49,23 @@ func leptHeader(data []byte) (width, height int, ok bool) {
 	}
 	return int(w), int(h), true
 }
+
+// leptTIFFPage decodes page n (from 0) of a TIFF and returns it as a PNG;
+// ok is false when there is no such page or it cannot be decoded.
+func leptTIFFPage(data []byte, n int) (png []byte, ok bool) {
+	if len(data) == 0 {
+		return nil, false
+	}
+	pix := C.pixReadMemTiff((*C.l_uint8)(unsafe.Pointer(&data[0])), C.size_t(len(data)), C.l_int32(n))
+	if pix == nil {
+		return nil, false
+	}
+	defer C.pixDestroy(&pix)
+	var out *C.l_uint8
+	var size C.size_t
+	if C.pixWriteMemPng(&out, &size, pix, 0) != 0 || out == nil {
+		return nil, false
+	}
+	defer C.lept_free(unsafe.Pointer(out))
+	return C.GoBytes(unsafe.Pointer(out), C.int(size)), true
+}

@@ -53,13 +53,24 @@ func (e *Engine) Read(img []byte, langs []string) (Document, error) {
 	return e.ReadWith(img, Options{Languages: langs})
 }
 
-// ReadWith recognises img: as one image, or page by page for a PDF.
+// ReadWith recognises img: as one image, or page by page for a PDF or a
+// multi-page TIFF.
 func (e *Engine) ReadWith(img []byte, o Options) (Document, error) {
-	if Sniff(img) != FormatPDF {
-		text, err := e.recognize(img, o)
-		return Document{Text: text}, err
+	switch Sniff(img) {
+	case FormatPDF:
+		return e.readPDF(img, o)
+	case FormatTIFF:
+		sizes, err := tiffPageSizes(img)
+		if errors.Is(err, ErrTooManyPages) {
+			return Document{}, err
+		}
+		if err == nil && len(sizes) > 1 {
+			return e.readTIFF(img, sizes, o)
+		}
+		// One page, or a chain only Leptonica makes sense of: an image.
 	}
-	return e.readPDF(img, o)
+	text, err := e.recognize(img, o)
+	return Document{Text: text}, err
 }
 
 func (e *Engine) readPDF(data []byte, o Options) (Document, error) {
