@@ -58,8 +58,8 @@ type OCRResult struct {
 	// Error says why when Status is failed.
 	Error *Error `json:"error,omitempty"`
 	// Pages holds each page of a multi-page document (a PDF, or a TIFF of
-	// several pages); Text is then
-	// their texts joined with a form feed ("\f"). Absent for an image.
+	// several pages); Text is then their texts joined with a form feed
+	// ("\f"). Absent for an image.
 	Pages []PageResult `json:"pages,omitempty"`
 	// RecognitionMs is the time spent in Tesseract, in milliseconds.
 	RecognitionMs int64 `json:"recognitionMs"`
