@@ -93,6 +93,7 @@ func TestGolden(t *testing.T) {
 		{"ocr_result", &OCRResult{JobID: "job_1", RequestID: "req_1", Status: JobSucceeded, Text: "Hello", RecognitionMs: 120, CompletedAt: 1767225600500}},
 		{"ocr_result_pages", &OCRResult{JobID: "job_2", Status: JobSucceeded, Text: "Page one\fPage two", RecognitionMs: 800, CompletedAt: 1767225600500,
 			Pages: []PageResult{{Page: 1, Text: "Page one", Source: PageSourceTextLayer}, {Page: 2, Text: "Page two", Source: PageSourceOCR}}}},
+		{"job_progress", &JobProgress{JobID: "job_2", Page: 3, Pages: 12, At: 1767225600400}},
 		{"ocr_result_failed", &OCRResult{JobID: "job_1", Status: JobFailed, Error: &Error{Code: CodeUnreadableImage, Message: "the image could not be decoded"}, CompletedAt: 1767225600500}},
 		{"verification_event", &VerificationEvent{
 			EventID: "evt_1", Time: 1767225600000, RequestID: "req_1", KeyID: "key_3ZbV9", APIID: "api_ocr",

@@ -67,6 +67,16 @@ type OCRResult struct {
 	CompletedAt int64 `json:"completedAt"`
 }
 
+// JobProgress says how far a multi-page job has got.
+type JobProgress struct {
+	JobID string `json:"jobId"`
+	// Page pages of Pages are done.
+	Page  int `json:"page"`
+	Pages int `json:"pages"`
+	// At is unix milliseconds.
+	At int64 `json:"at"`
+}
+
 // PageResult is one page of a multi-page document.
 type PageResult struct {
 	// Page counts from 1.

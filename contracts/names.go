@@ -66,6 +66,14 @@ const (
 // ResultSubject is the subject a job's result is published on.
 func ResultSubject(jobID string) string { return SubjectResultsPrefix + jobID }
 
+// Progress of a multi-page job: after each page a worker publishes a
+// JobProgress on SubjectProgressPrefix + job id, on core NATS (not stored:
+// a producer that wants it subscribes before publishing the job).
+const SubjectProgressPrefix = "ocr.v1.progress."
+
+// ProgressSubject is the subject a job's progress is published on.
+func ProgressSubject(jobID string) string { return SubjectProgressPrefix + jobID }
+
 // Dead letters. A job no worker will complete is copied, as it was
 // delivered (body and headers), to SubjectDeadPrefix + reason on DeadStream,
 // with the Dead* headers saying why, and leaves the jobs stream; its

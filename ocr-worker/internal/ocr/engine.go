@@ -58,6 +58,15 @@ type Options struct {
 	PageSegMode int
 	// Whitelist, when set, limits recognition to these characters.
 	Whitelist string
+	// Progress, when set, is called after each page of a multi-page
+	// document with the pages done and the pages in all.
+	Progress func(done, pages int)
+}
+
+func (o Options) progress(done, pages int) {
+	if o.Progress != nil {
+		o.Progress(done, pages)
+	}
 }
 
 func (e *Engine) recognize(img []byte, o Options) (string, error) {

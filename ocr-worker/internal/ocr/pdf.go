@@ -96,6 +96,7 @@ func (e *Engine) readPDF(data []byte, o Options) (Document, error) {
 		}
 		doc.Pages = append(doc.Pages, p)
 		texts = append(texts, p.Text)
+		o.progress(i+1, len(sizes))
 	}
 	doc.Text = strings.Join(texts, "\f")
 	return doc, nil

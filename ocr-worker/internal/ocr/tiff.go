@@ -95,6 +95,7 @@ func (e *Engine) readTIFF(data []byte, sizes [][2]int, o Options) (Document, err
 		}
 		doc.Pages = append(doc.Pages, Page{Number: i + 1, Text: text})
 		texts = append(texts, text)
+		o.progress(i+1, len(sizes))
 	}
 	doc.Text = strings.Join(texts, "\f")
 	return doc, nil

@@ -20,8 +20,12 @@ func TestReadMultiPageTIFF(t *testing.T) {
 		testimage.Render(t, "Third and last page"),
 	)
 	require.Equal(t, FormatTIFF, Sniff(tiff))
-	doc, err := e.Read(tiff, engSpa)
+	var progress [][2]int
+	doc, err := e.ReadWith(tiff, Options{Languages: engSpa, Progress: func(done, pages int) {
+		progress = append(progress, [2]int{done, pages})
+	}})
 	require.NoError(t, err)
+	require.Equal(t, [][2]int{{1, 3}, {2, 3}, {3, 3}}, progress)
 	require.Len(t, doc.Pages, 3)
 	for i, want := range []string{"First page of the scan", "Second page of the scan", "Third and last page"} {
 		require.Equal(t, i+1, doc.Pages[i].Number)

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"time"
@@ -107,11 +108,24 @@ func (w *Worker) recognize(ctx context.Context, eng *ocr.Engine, msg jetstream.M
 	stop := keepAlive(msg, w.progressEvery)
 	start := w.now()
 	var doc ocr.Document
-	doc, a.err = eng.ReadWith(img, ocr.Options{Languages: a.languages, PageSegMode: job.PageSegMode, Whitelist: job.Whitelist})
+	doc, a.err = eng.ReadWith(img, ocr.Options{Languages: a.languages, PageSegMode: job.PageSegMode, Whitelist: job.Whitelist,
+		Progress: func(done, pages int) { w.progress(job.JobID, done, pages) }})
 	a.text, a.pages = doc.Text, doc.Pages
 	a.recognition = w.now().Sub(start)
 	stop()
 	return a, nil
+}
+
+// progress tells a multi-page job's producer how far it has got, best
+// effort: on core NATS, for whoever listens.
+func (w *Worker) progress(jobID string, done, pages int) {
+	b, err := json.Marshal(contracts.JobProgress{JobID: jobID, Page: done, Pages: pages, At: w.now().UnixMilli()})
+	if err == nil {
+		err = w.js.Conn().Publish(contracts.ProgressSubject(jobID), b)
+	}
+	if err != nil {
+		w.log.Debug("publish progress", "job_id", jobID, "err", err)
+	}
 }
 
 func status(a answer) contracts.JobStatus {

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/draw"
@@ -58,6 +59,9 @@ func TestPDFJob(t *testing.T) {
 		testimage.PDFPage{Text: "Page one has a text layer"},
 		testimage.PDFPage{Scan: testimage.Render(t, "Page two is a scan")},
 	)
+	progress, err := h.nc.SubscribeSync(contracts.ProgressSubject("job_pdf"))
+	require.NoError(t, err)
+	require.NoError(t, h.nc.Flush())
 	h.submit(t, contracts.OCRJob{JobID: "job_pdf", Producer: "ingress", Image: pdf}, "req_pdf")
 
 	res, _ := h.result(t, "job_pdf")
@@ -69,6 +73,14 @@ func TestPDFJob(t *testing.T) {
 	require.Equal(t, res.Pages[0].Text+"\f"+res.Pages[1].Text, res.Text)
 	h.requireQueueEmpty(t)
 	require.Equal(t, int64(2), h.usageEvents(t)["job_pdf"][0].event.Pages)
+	// One progress event per page, in order.
+	for page := 1; page <= 2; page++ {
+		m, err := progress.NextMsg(waitFor)
+		require.NoError(t, err)
+		var p contracts.JobProgress
+		require.NoError(t, json.Unmarshal(m.Data, &p))
+		require.Equal(t, contracts.JobProgress{JobID: "job_pdf", Page: page, Pages: 2, At: p.At}, p)
+	}
 }
 
 // TestImageRefJob checks that an image too large to ride inline is read
