@@ -74,7 +74,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	w, err := worker.New(worker.Config{
 		JetStream: js, Consumer: cons, Images: images,
 		Concurrency: cfg.Concurrency, Languages: cfg.Languages, Installed: cfg.Installed,
-		Logger: log,
+		Logger: log, JobDeadline: cfg.JobDeadline,
 	})
 	if err != nil {
 		return fmt.Errorf("new worker: %w", err)

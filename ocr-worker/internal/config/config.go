@@ -20,6 +20,7 @@ const (
 	EnvConcurrency = "OCR_WORKER_CONCURRENCY"
 	EnvLanguages   = "OCR_WORKER_LANGUAGES"
 	EnvAckWait     = "OCR_WORKER_ACK_WAIT"
+	EnvJobDeadline = "OCR_WORKER_JOB_DEADLINE"
 	EnvLogLevel    = "OCR_LOG_LEVEL"
 )
 
@@ -32,6 +33,8 @@ const (
 	DefaultAckWait = 2 * time.Minute
 	// MinAckWait keeps progress reports (every quarter of it) sensible.
 	MinAckWait = time.Second
+	// DefaultJobDeadline bounds one job's recognition, all its pages.
+	DefaultJobDeadline = 10 * time.Minute
 	// MaxConcurrency bounds OCR_WORKER_CONCURRENCY: each slot holds a
 	// Tesseract client of 15-25 MB plus the image it works on.
 	MaxConcurrency = 64
@@ -56,6 +59,9 @@ type Config struct {
 	AckWait time.Duration
 	// LogLevel is OCR_LOG_LEVEL: debug, info, warn or error.
 	LogLevel slog.Level
+	// JobDeadline is OCR_WORKER_JOB_DEADLINE: past it a job fails with
+	// TIMEOUT and its slot goes on with a fresh Tesseract client.
+	JobDeadline time.Duration
 }
 
 // Load reads the configuration with getenv and validates it against the
@@ -67,6 +73,7 @@ func Load(getenv func(string) string, installed []string) (Config, error) {
 		Languages:   splitLanguages(DefaultLanguages),
 		Installed:   installed,
 		AckWait:     DefaultAckWait,
+		JobDeadline: DefaultJobDeadline,
 		LogLevel:    slog.LevelInfo,
 	}
 	var errs []error
@@ -92,6 +99,14 @@ func Load(getenv func(string) string, installed []string) (Config, error) {
 			c.AckWait = d
 		}
 	}
+	if v := getenv(EnvJobDeadline); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not a duration such as 10m", EnvJobDeadline, v))
+		} else {
+			c.JobDeadline = d
+		}
+	}
 	if v := getenv(EnvLogLevel); v != "" {
 		switch v {
 		case "debug", "info", "warn", "error":
@@ -114,6 +129,9 @@ func (c Config) Validate() error {
 	}
 	if c.Concurrency < 1 || c.Concurrency > MaxConcurrency {
 		errs = append(errs, fmt.Errorf("%s: %d is not between 1 and %d", EnvConcurrency, c.Concurrency, MaxConcurrency))
+	}
+	if c.JobDeadline <= 0 {
+		errs = append(errs, fmt.Errorf("%s: %s is not positive", EnvJobDeadline, c.JobDeadline))
 	}
 	if c.AckWait < MinAckWait {
 		errs = append(errs, fmt.Errorf("%s: %s is below %s", EnvAckWait, c.AckWait, MinAckWait))

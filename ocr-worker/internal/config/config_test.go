@@ -64,7 +64,7 @@ func TestLoad(t *testing.T) {
 			if len(tc.wantErrs) == 0 {
 				require.NoError(t, err)
 				want := tc.want
-				want.AckWait, want.LogLevel = DefaultAckWait, slog.LevelInfo // see TestAckWaitAndLogLevel
+				want.AckWait, want.LogLevel, want.JobDeadline = DefaultAckWait, slog.LevelInfo, DefaultJobDeadline // see TestAckWaitAndLogLevel
 				require.Equal(t, want, got)
 				return
 			}
@@ -97,5 +97,29 @@ func TestAckWaitAndLogLevel(t *testing.T) {
 	_, err = Load(env(map[string]string{EnvAckWait: "soon"}), installed)
 	if err == nil || !strings.Contains(err.Error(), EnvAckWait) {
 		t.Fatalf("unparsable: %v", err)
+	}
+}
+
+func TestJobDeadline(t *testing.T) {
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == EnvJobDeadline {
+				return v
+			}
+			return ""
+		}
+	}
+	c, err := Load(env(""), []string{"eng", "spa"})
+	if err != nil || c.JobDeadline != DefaultJobDeadline {
+		t.Fatalf("default: %v %v", c.JobDeadline, err)
+	}
+	c, err = Load(env("90s"), []string{"eng", "spa"})
+	if err != nil || c.JobDeadline != 90*time.Second {
+		t.Fatalf("90s: %v %v", c.JobDeadline, err)
+	}
+	for _, bad := range []string{"0s", "-1m", "soon"} {
+		if _, err := Load(env(bad), []string{"eng", "spa"}); err == nil || !strings.Contains(err.Error(), EnvJobDeadline) {
+			t.Errorf("%s: %v", bad, err)
+		}
 	}
 }

@@ -42,6 +42,12 @@ type harness struct {
 // jobs consumer's configuration before the worker starts.
 func startWorker(t *testing.T, concurrency int, opts ...func(*jetstream.ConsumerConfig)) *harness {
 	t.Helper()
+	return startWorkerWith(t, concurrency, nil, opts...)
+}
+
+// startWorkerWith is startWorker with tweak applied to the worker's Config.
+func startWorkerWith(t *testing.T, concurrency int, tweak func(*Config), opts ...func(*jetstream.ConsumerConfig)) *harness {
+	t.Helper()
 	s := natstest.Start(t)
 	nc, js := natstest.Connect(t, s)
 	ctx := t.Context()
@@ -68,11 +74,15 @@ func startWorker(t *testing.T, concurrency int, opts ...func(*jetstream.Consumer
 	require.NoError(t, err)
 	require.NoError(t, nc.Flush())
 
-	w, err := New(Config{
+	cfg := Config{
 		JetStream: js, Consumer: cons, Images: images, Concurrency: concurrency,
 		Languages: []string{"eng", "spa"}, Installed: installed,
 		Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	w, err := New(cfg)
 	require.NoError(t, err)
 	runCtx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)

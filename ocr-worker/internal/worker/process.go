@@ -23,7 +23,7 @@ type answer struct {
 }
 
 // handle processes one delivery and settles it.
-func (w *Worker) handle(ctx context.Context, eng *ocr.Engine, msg jetstream.Msg) {
+func (w *Worker) handle(ctx context.Context, s *slot, msg jetstream.Msg) {
 	job, decodeErr := DecodeJob(msg.Data())
 	requestID := msg.Headers().Get(contracts.HeaderRequestID)
 	if requestID == "" {
@@ -33,7 +33,7 @@ func (w *Worker) handle(ctx context.Context, eng *ocr.Engine, msg jetstream.Msg)
 	log.Debug("job started")
 	var err error = &deadError{reason: contracts.DeadMalformed, err: decodeErr}
 	if !errors.Is(decodeErr, ErrMalformedJob) {
-		err = w.answerJob(ctx, eng, msg, job, requestID, decodeErr, log)
+		err = w.answerJob(ctx, s, msg, job, requestID, decodeErr, log)
 	}
 	w.settle(ctx, msg, err, log)
 }
@@ -43,13 +43,13 @@ func (w *Worker) handle(ctx context.Context, eng *ocr.Engine, msg jetstream.Msg)
 // *deadError for a job answered with a failure that belongs on the
 // dead-letter stream (poison input, or retries exhausted), and any other
 // error for a job to try again.
-func (w *Worker) answerJob(ctx context.Context, eng *ocr.Engine, msg jetstream.Msg, job contracts.OCRJob,
+func (w *Worker) answerJob(ctx context.Context, s *slot, msg jetstream.Msg, job contracts.OCRJob,
 	requestID string, invalid error, log *slog.Logger) error {
 	a := answer{err: invalid, languages: job.Languages}
 	exhausted := false
 	if invalid == nil {
 		var err error
-		a, err = w.recognize(ctx, eng, msg, job)
+		a, err = w.recognize(ctx, s, msg, job)
 		if err != nil && !w.lastDelivery(msg) {
 			return err
 		}
@@ -83,7 +83,7 @@ func (w *Worker) answerJob(ctx context.Context, eng *ocr.Engine, msg jetstream.M
 
 // recognize runs one job through the engine. Bad input is a failed answer
 // with a nil error; the error is for failures worth a retry.
-func (w *Worker) recognize(ctx context.Context, eng *ocr.Engine, msg jetstream.Msg, job contracts.OCRJob) (answer, error) {
+func (w *Worker) recognize(ctx context.Context, s *slot, msg jetstream.Msg, job contracts.OCRJob) (answer, error) {
 	a := answer{languages: job.Languages}
 	if len(a.languages) == 0 {
 		a.languages = w.languages
@@ -105,10 +105,13 @@ func (w *Worker) recognize(ctx context.Context, eng *ocr.Engine, msg jetstream.M
 		}
 	}
 	a.bytes = int64(len(img))
+	if err := s.ready(w.languages); err != nil {
+		return a, err
+	}
 	stop := keepAlive(msg, w.progressEvery)
 	start := w.now()
 	var doc ocr.Document
-	doc, a.err = eng.ReadWith(img, ocr.Options{Languages: a.languages, PageSegMode: job.PageSegMode, Whitelist: job.Whitelist,
+	doc, a.err = w.read(s, img, ocr.Options{Languages: a.languages, PageSegMode: job.PageSegMode, Whitelist: job.Whitelist,
 		Progress: func(done, pages int) { w.progress(job.JobID, done, pages) }})
 	a.text, a.pages = doc.Text, doc.Pages
 	a.recognition = w.now().Sub(start)

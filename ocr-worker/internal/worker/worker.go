@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,6 +28,7 @@ const (
 	DefaultProgressEvery   = 30 * time.Second
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultMaxImageBytes   = 64 << 20
+	DefaultJobDeadline     = 10 * time.Minute
 )
 
 // Config holds a Worker's dependencies and settings.
@@ -54,6 +56,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// MaxImageBytes bounds an image read from the object store, in bytes.
 	MaxImageBytes int64
+	// JobDeadline bounds one job's recognition (all its pages); past it
+	// the job fails with TIMEOUT and its slot goes on with a new engine.
+	JobDeadline time.Duration
 }
 
 // Worker runs jobs. Create it with New and start it with Run.
@@ -69,7 +74,11 @@ type Worker struct {
 	shutdownTimeout      time.Duration
 	maxImageBytes        int64
 	// maxDeliver is the consumer's MaxDeliver; 0 or less means unlimited.
-	maxDeliver int
+	maxDeliver  int
+	jobDeadline time.Duration
+	// overdue counts recognitions abandoned at their deadline and still
+	// running; see slot.read.
+	overdue atomic.Int64
 }
 
 // New checks cfg and applies defaults. It starts nothing.
@@ -95,6 +104,7 @@ func New(cfg Config) (*Worker, error) {
 		progressEvery:   cmp.Or(cfg.ProgressEvery, DefaultProgressEvery),
 		shutdownTimeout: cmp.Or(cfg.ShutdownTimeout, DefaultShutdownTimeout),
 		maxImageBytes:   cmp.Or(cfg.MaxImageBytes, DefaultMaxImageBytes),
+		jobDeadline:     cmp.Or(cfg.JobDeadline, DefaultJobDeadline),
 	}
 	if w.now == nil {
 		w.now = time.Now
@@ -127,10 +137,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, eng := range engines {
 		wg.Go(func() {
+			s := &slot{eng: eng}
 			// An engine is closed by the goroutine that owns it, never while
 			// it may be inside Tesseract.
-			defer eng.Close()
-			if err := w.pull(pullCtx, eng); err != nil {
+			defer s.close()
+			if err := w.pull(pullCtx, s); err != nil {
 				fatal <- err
 			}
 		})
@@ -161,7 +172,7 @@ func (w *Worker) Run(ctx context.Context) error {
 // pull processes one job at a time until ctx is cancelled. The iterator
 // asks the server for one message only when the previous one is done, so
 // an idle slot never holds a job another worker could run.
-func (w *Worker) pull(ctx context.Context, eng *ocr.Engine) error {
+func (w *Worker) pull(ctx context.Context, s *slot) error {
 	it, err := w.cons.Messages(jetstream.PullMaxMessages(1), jetstream.WithMessagesErrOnMissingHeartbeat(false))
 	if err != nil {
 		return fmt.Errorf("start pulling jobs: %w", err)
@@ -181,7 +192,10 @@ func (w *Worker) pull(ctx context.Context, eng *ocr.Engine) error {
 		if err != nil {
 			return fmt.Errorf("next job: %w", err)
 		}
-		w.handle(jobCtx, eng, msg)
+		w.handle(jobCtx, s, msg)
+		if n := w.overdue.Load(); n > int64(w.concurrency) {
+			return fmt.Errorf("%d recognitions past their deadline are still running: %w", n, ErrStuck)
+		}
 	}
 }
 

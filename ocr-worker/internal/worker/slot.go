@@ -1,0 +1,78 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ocrstack/ocrstack/ocr-worker/internal/ocr"
+)
+
+// ErrStuck: more recognitions past their deadline are still running than
+// the worker has slots. Run returns it, so the process exits and its
+// supervisor (systemd, Kubernetes, compose's restart policy) starts a new
+// one: the only way to take the CPU back from a Tesseract call that never
+// ends.
+var ErrStuck = errors.New("recognitions stuck past their deadline")
+
+// errDeadline is a recognition that outlived the job deadline. It wraps
+// context.DeadlineExceeded, so the job is answered with TIMEOUT.
+var errDeadline = fmt.Errorf("recognition deadline passed: %w", context.DeadlineExceeded)
+
+// slot is one concurrency slot and the engine it recognises with.
+// Tesseract cannot be interrupted, so a job past its deadline is answered
+// at once and its engine left to finish in the background, where it is
+// closed; the slot starts a fresh engine for the next job.
+type slot struct {
+	eng *ocr.Engine
+}
+
+// ready gives the slot an engine if it left its last one behind.
+func (s *slot) ready(langs []string) error {
+	if s.eng != nil {
+		return nil
+	}
+	eng, err := ocr.New(langs)
+	if err != nil {
+		return fmt.Errorf("replace an overdue engine: %w", err)
+	}
+	s.eng = eng
+	return nil
+}
+
+func (s *slot) close() {
+	if s.eng != nil {
+		s.eng.Close()
+		s.eng = nil
+	}
+}
+
+// read runs the slot's engine on img for at most the job deadline.
+func (w *Worker) read(s *slot, img []byte, o ocr.Options) (ocr.Document, error) {
+	type result struct {
+		doc ocr.Document
+		err error
+	}
+	eng := s.eng
+	done := make(chan result, 1)
+	go func() {
+		doc, err := eng.ReadWith(img, o)
+		done <- result{doc, err}
+	}()
+	timer := time.NewTimer(w.jobDeadline)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		return r.doc, r.err
+	case <-timer.C:
+	}
+	s.eng = nil
+	w.overdue.Add(1)
+	go func() {
+		<-done
+		eng.Close()
+		w.overdue.Add(-1)
+	}()
+	return ocr.Document{}, fmt.Errorf("after %s: %w", w.jobDeadline, errDeadline)
+}
