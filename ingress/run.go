@@ -55,6 +55,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 		Keys: keysclient.New(nc, cfg.CallTimeout), Jobs: submitter, Logger: log,
 		Ready: readiness(nc), APIID: cfg.APIID, RootKey: cfg.RootKey, MaxImageBytes: cfg.MaxImageBytes,
 		SyncWait: cfg.SyncWait, CallTimeout: cfg.CallTimeout, Trial: trial,
+		SignupLimit: int64(cfg.SignupLimit), SignupWindow: time.Hour,
 	})
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {

@@ -32,6 +32,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// LogLevel is OCR_LOG_LEVEL: debug, info, warn or error; default info.
 	LogLevel string
+	// SignupLimit is OCR_SIGNUP_LIMIT, sign-ups allowed per client IP per
+	// hour (the address the connection comes from); default 10, 0 for no
+	// limit.
+	SignupLimit int
 }
 
 // Load reads the configuration through getenv and validates it, reporting
@@ -46,6 +50,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.SyncWait = durVar(getenv, "OCR_SYNC_WAIT", 60*time.Second, &errs)
 	c.CallTimeout = durVar(getenv, "OCR_CALL_TIMEOUT", 3*time.Second, &errs)
 	c.ShutdownTimeout = durVar(getenv, "OCR_SHUTDOWN_TIMEOUT", 30*time.Second, &errs)
+	c.SignupLimit = intVar(getenv, "OCR_SIGNUP_LIMIT", 10, &errs)
 	return c, errors.Join(append(errs, c.Validate())...)
 }
 
@@ -63,6 +68,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxImageBytes < 1024 || c.MaxImageBytes > 256<<20 {
 		errs = append(errs, fmt.Errorf("OCR_MAX_IMAGE_BYTES %d: want 1024..268435456", c.MaxImageBytes))
+	}
+	if c.SignupLimit < 0 {
+		errs = append(errs, fmt.Errorf("OCR_SIGNUP_LIMIT %d: want 0 (no limit) or more", c.SignupLimit))
 	}
 	for name, d := range map[string]time.Duration{"OCR_SYNC_WAIT": c.SyncWait, "OCR_CALL_TIMEOUT": c.CallTimeout, "OCR_SHUTDOWN_TIMEOUT": c.ShutdownTimeout} {
 		if d <= 0 {

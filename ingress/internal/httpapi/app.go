@@ -53,6 +53,10 @@ type Config struct {
 	CallTimeout time.Duration
 	// Trial is the plan a signup key gets.
 	Trial Plan
+	// SignupLimit bounds sign-ups per client IP per SignupWindow, through
+	// keyservice's standalone rate limit; 0 means no limit.
+	SignupLimit  int64
+	SignupWindow time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

@@ -45,13 +45,19 @@ func (a *api) verify(ctx context.Context, c *fiber.Ctx, key, route string) (cont
 	return v, outcomeError(v, a.cfg.Now().UnixMilli())
 }
 
-// limitHeaders sets X-RateLimit-* from the limit closest to exhaustion, and
-// X-Credits-Remaining when the key has credits. Reset is in unix seconds.
+// limitHeaders sets X-RateLimit-* from the limit closest to exhaustion
+// (Reset in unix seconds), the IETF draft's RateLimit-Policy and RateLimit
+// pair for the same limit (window and reset in seconds), and
+// X-Credits-Remaining when the key has credits.
 func (a *api) limitHeaders(c *fiber.Ctx, v contracts.VerifyKeyResponse) {
 	if rl, ok := tightest(v.Ratelimits); ok {
 		c.Set("X-RateLimit-Limit", strconv.FormatInt(rl.Limit, 10))
 		c.Set("X-RateLimit-Remaining", strconv.FormatInt(rl.Remaining, 10))
 		c.Set("X-RateLimit-Reset", strconv.FormatInt((rl.Reset+999)/1000, 10))
+		name := sfString(rl.Name)
+		c.Set("RateLimit-Policy", name+";q="+strconv.FormatInt(rl.Limit, 10)+";w="+strconv.FormatInt(max(1, rl.Duration/1000), 10))
+		resetIn := max(0, (rl.Reset-a.cfg.Now().UnixMilli()+999)/1000)
+		c.Set("RateLimit", name+";r="+strconv.FormatInt(rl.Remaining, 10)+";t="+strconv.FormatInt(resetIn, 10))
 	}
 	if v.Credits != nil {
 		c.Set("X-Credits-Remaining", strconv.FormatInt(*v.Credits, 10))
@@ -94,4 +100,22 @@ func outcomeError(v contracts.VerifyKeyResponse, nowMs int64) error {
 		return apierr.New(fiber.StatusForbidden, apierr.Forbidden, "The key may not use this route")
 	}
 	return apierr.New(fiber.StatusInternalServerError, apierr.Internal, "Unknown verification outcome")
+}
+
+// sfString renders s as a structured-field string (RFC 8941): quoted, with
+// backslash and quote escaped and anything outside printable ASCII dropped.
+func sfString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r >= 0x20 && r < 0x7f:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }

@@ -12,7 +12,9 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,6 +35,8 @@ type stubKeys struct {
 	verifies atomic.Int64
 	created  contracts.CreateKeyRequest
 	err      error
+	mu       sync.Mutex
+	limits   map[string]int64 // standalone rate limits used, by namespace/identifier
 }
 
 func (s *stubKeys) Verify(_ context.Context, r contracts.VerifyKeyRequest) (contracts.VerifyKeyResponse, error) {
@@ -64,8 +68,24 @@ func (s *stubKeys) Create(_ context.Context, r contracts.CreateKeyRequest) (cont
 
 // Call is not used by the OCR routes; the /v2 routes are tested against a
 // NATS server (v2_test.go).
-func (s *stubKeys) Call(context.Context, string, any, any) error {
-	return errors.New("stubKeys: Call not implemented")
+// Call serves the standalone rate limit the sign-up uses, counting per
+// namespace and identifier; any other subject is an error.
+func (s *stubKeys) Call(_ context.Context, subject string, req, resp any) error {
+	r, ok := req.(contracts.RatelimitRequest)
+	if subject != contracts.SubjectRatelimitLimit || !ok {
+		return errors.New("stubKeys: only " + contracts.SubjectRatelimitLimit + " is served")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.limits == nil {
+		s.limits = map[string]int64{}
+	}
+	s.limits[r.Namespace+"/"+r.Identifier]++
+	used := s.limits[r.Namespace+"/"+r.Identifier]
+	*resp.(*contracts.RatelimitResponse) = contracts.RatelimitResponse{
+		Success: used <= r.Limit, Limit: r.Limit, Remaining: max(0, r.Limit-used), Reset: now.UnixMilli() + r.Duration,
+	}
+	return nil
 }
 
 // stubJobs returns a fixed result or error and remembers the job.
@@ -90,8 +110,9 @@ func newApp(keys *stubKeys, j *stubJobs) *fiber.App {
 		Keys: keys, Jobs: j, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Ready: func(context.Context) map[string]error { return map[string]error{"nats": nil} },
 		APIID: "api_ocr", MaxImageBytes: 1 << 20, SyncWait: time.Second, CallTimeout: time.Second,
-		Trial: Plan{Credits: 100, RateLimit: 6, RateWindow: time.Minute, Lifetime: 30 * 24 * time.Hour},
-		Now:   func() time.Time { return now },
+		Trial:       Plan{Credits: 100, RateLimit: 6, RateWindow: time.Minute, Lifetime: 30 * 24 * time.Hour},
+		SignupLimit: 3, SignupWindow: time.Hour,
+		Now: func() time.Time { return now },
 	})
 }
 
@@ -184,6 +205,8 @@ func TestAuthErrors(t *testing.T) {
 					require.Equal(t, "6", r.header.Get("X-RateLimit-Limit"))
 					require.Equal(t, "0", r.header.Get("X-RateLimit-Remaining"))
 					require.Equal(t, "1767225660", r.header.Get("X-RateLimit-Reset"))
+					require.Equal(t, `"requests";q=6;w=60`, r.header.Get("RateLimit-Policy"))
+					require.Equal(t, `"requests";r=0;t=30`, r.header.Get("RateLimit"))
 				}
 				if route == "/api/v1/ocr" {
 					require.Equal(t, float64(tc.wantStatus), r.body["error"].(map[string]any)["code"])
@@ -365,4 +388,35 @@ func FuzzDecodeBase64Image(f *testing.F) {
 			t.Fatalf("decoded %d bytes over the limit", len(b))
 		}
 	})
+}
+
+// TestSignupLimitedPerIP checks that sign-ups are counted per client
+// address in keyservice's standalone rate limit: the first SignupLimit get
+// keys, the next a 429 in the sign-up's own shape, with Retry-After, and
+// without a key being created; malformed sign-ups are not counted.
+func TestSignupLimitedPerIP(t *testing.T) {
+	keys := &stubKeys{}
+	app := newApp(keys, &stubJobs{})
+	signup := func(body string) response {
+		req := httptest.NewRequest(http.MethodPost, "/signup", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		return do(t, app, req)
+	}
+	require.Equal(t, 400, signup(`{"email":"typo"}`).status)
+	for i := range 3 {
+		r := signup(`{"email":"ada@example.com","name":"Ada"}`)
+		require.Equal(t, 200, r.status, "sign-up %d: %s", i+1, r.raw)
+		require.Equal(t, strconv.Itoa(2-i), r.header.Get("X-RateLimit-Remaining"))
+	}
+	keys.created = contracts.CreateKeyRequest{}
+	r := signup(`{"email":"eve@example.com","name":"Eve"}`)
+	require.Equal(t, 429, r.status, r.raw)
+	require.Nil(t, r.body["keys"])
+	require.Equal(t, "RATE_LIMITED", r.body["reason"])
+	require.Equal(t, "3600", r.header.Get("Retry-After"))
+	require.Empty(t, keys.created.ExternalID, "a key was created past the limit")
+	require.Len(t, keys.limits, 1)
+	for k := range keys.limits {
+		require.True(t, strings.HasPrefix(k, signupNamespace+"/"), k)
+	}
 }

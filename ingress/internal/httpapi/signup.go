@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/mail"
+	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -37,10 +38,13 @@ func (a *api) signup(c *fiber.Ctx) error {
 	if len(name) > 200 {
 		return apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, "name must be at most 200 characters")
 	}
-	meta, _ := json.Marshal(map[string]string{"name": name, "email": email})
-	t := a.cfg.Trial
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.CallTimeout)
 	defer cancel()
+	if err := a.limitSignup(ctx, c); err != nil {
+		return err
+	}
+	meta, _ := json.Marshal(map[string]string{"name": name, "email": email})
+	t := a.cfg.Trial
 	created, err := a.cfg.Keys.Create(ctx, contracts.CreateKeyRequest{
 		APIID: a.cfg.APIID, Prefix: "ocr", ByteLength: 16, Name: "trial", ExternalID: email, Meta: meta,
 		Expires: a.cfg.Now().Add(t.Lifetime).UnixMilli(), Credits: &contracts.Credits{Remaining: t.Credits},
@@ -58,4 +62,36 @@ func (a *api) signup(c *fiber.Ctx) error {
 	}
 	a.cfg.Logger.Info("signed up", "request_id", requestIDOf(c), "key_id", created.KeyID, "owner_id", email)
 	return c.JSON(fiber.Map{"keys": []signupKey{{Key: created.Key, KeyID: created.KeyID}}, "error": nil})
+}
+
+// signupNamespace is the standalone rate limit counting sign-ups per IP.
+const signupNamespace = "ingress.signup.ip"
+
+// limitSignup spends one sign-up of the client's IP address, refusing the
+// request with 429 and Retry-After once its window's are used up. An
+// unlimited configuration (SignupLimit 0) asks nothing.
+func (a *api) limitSignup(ctx context.Context, c *fiber.Ctx) error {
+	if a.cfg.SignupLimit <= 0 {
+		return nil
+	}
+	var res contracts.RatelimitResponse
+	err := a.cfg.Keys.Call(ctx, contracts.SubjectRatelimitLimit, contracts.RatelimitRequest{
+		Namespace: signupNamespace, Identifier: c.IP(), Limit: a.cfg.SignupLimit, Duration: a.cfg.SignupWindow.Milliseconds(),
+	}, &res)
+	if errors.Is(err, keysclient.ErrUnavailable) {
+		a.cfg.Logger.Error("limit signup", "request_id", requestIDOf(c), "err", err)
+		return &apierr.Error{Status: fiber.StatusServiceUnavailable, Reason: apierr.Unavailable, Message: "Sign-up is unavailable; please retry", RetryAfter: 1}
+	}
+	if err != nil {
+		return err
+	}
+	c.Set("X-RateLimit-Limit", strconv.FormatInt(res.Limit, 10))
+	c.Set("X-RateLimit-Remaining", strconv.FormatInt(res.Remaining, 10))
+	c.Set("X-RateLimit-Reset", strconv.FormatInt((res.Reset+999)/1000, 10))
+	if res.Success {
+		return nil
+	}
+	retry := max(1, int((res.Reset-a.cfg.Now().UnixMilli()+999)/1000))
+	return &apierr.Error{Status: fiber.StatusTooManyRequests, Reason: apierr.RateLimited,
+		Message: "Too many sign-ups from this address; retry after " + itoa(retry) + " s", RetryAfter: retry}
 }
