@@ -1,15 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"image"
-	"image/draw"
-	"image/png"
 	"io"
 	"os"
 	"os/exec"
@@ -27,10 +23,7 @@ import (
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/config"
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/streams"
-	"golang.org/x/image/font"
-	"golang.org/x/image/font/gofont/goregular"
-	"golang.org/x/image/font/opentype"
-	"golang.org/x/image/math/fixed"
+	"github.com/ocrstack/ocrstack/ocr-worker/internal/testimage"
 )
 
 // workerPackage is built when -worker is not given.
@@ -120,7 +113,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return fmt.Errorf("build worker: %w\n%s", err, out)
 		}
 	}
-	page, err := drawPage()
+	page, err := testimage.Page()
 	if err != nil {
 		return err
 	}
@@ -332,44 +325,3 @@ func rssKiB(pid int) (int64, error) {
 }
 
 func mib(kib int64) float64 { return float64(kib) / 1024 }
-
-// pageLines are the phototest page's text, wrapped to fit 640 pixels.
-var pageLines = []string{
-	"This is a lot of 12 point",
-	"text to test the ocr code",
-	"and see if it works on all",
-	"types of file format.",
-	"The quick brown dog jumped",
-	"over the lazy fox. The",
-	"quick brown dog jumped",
-	"over the lazy fox.",
-}
-
-// drawPage returns a 640x480 PNG of pageLines, black on white: the page of
-// the worker's BenchmarkThroughput, drawn here because internal/testimage
-// needs a testing.TB.
-func drawPage() ([]byte, error) {
-	const size, margin = 40, 40
-	f, err := opentype.Parse(goregular.TTF)
-	if err != nil {
-		return nil, err
-	}
-	face, err := opentype.NewFace(f, &opentype.FaceOptions{Size: size, DPI: 72, Hinting: font.HintingFull})
-	if err != nil {
-		return nil, err
-	}
-	defer face.Close()
-	img := image.NewGray(image.Rect(0, 0, 640, 480))
-	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
-	d := font.Drawer{Dst: img, Src: image.Black, Face: face}
-	m := face.Metrics()
-	for i, l := range pageLines {
-		d.Dot = fixed.P(margin, margin+i*m.Height.Ceil()+m.Ascent.Ceil())
-		d.DrawString(l)
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}

@@ -91,22 +91,7 @@ func Load(getenv func(string) string, installed []string) (Config, error) {
 	if v := getenv(EnvLanguages); v != "" {
 		c.Languages = splitLanguages(v)
 	}
-	if v := getenv(EnvAckWait); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q is not a duration such as 2m", EnvAckWait, v))
-		} else {
-			c.AckWait = d
-		}
-	}
-	if v := getenv(EnvJobDeadline); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q is not a duration such as 10m", EnvJobDeadline, v))
-		} else {
-			c.JobDeadline = d
-		}
-	}
+	errs = append(errs, duration(getenv, EnvAckWait, &c.AckWait), duration(getenv, EnvJobDeadline, &c.JobDeadline))
 	if v := getenv(EnvLogLevel); v != "" {
 		switch v {
 		case "debug", "info", "warn", "error":
@@ -149,6 +134,21 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// duration sets *d from the variable name when it is set, or says why it
+// cannot.
+func duration(getenv func(string) string, name string, d *time.Duration) error {
+	v := getenv(name)
+	if v == "" {
+		return nil
+	}
+	parsed, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("%s: %q is not a duration such as 2m", name, v)
+	}
+	*d = parsed
+	return nil
 }
 
 func splitLanguages(s string) []string {

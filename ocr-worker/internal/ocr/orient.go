@@ -48,16 +48,8 @@ func exifOrientation(data []byte) int {
 
 // tiffOrientation reads tag 0x0112 from the first IFD of a TIFF structure.
 func tiffOrientation(t []byte) int {
-	if len(t) < 8 {
-		return 1
-	}
-	var order binary.ByteOrder
-	switch string(t[:2]) {
-	case "II":
-		order = binary.LittleEndian
-	case "MM":
-		order = binary.BigEndian
-	default:
+	order, ok := tiffByteOrder(t)
+	if !ok {
 		return 1
 	}
 	ifd := int(order.Uint32(t[4:]))
@@ -150,4 +142,19 @@ func encodePGM(g *image.Gray) []byte {
 		out = append(out, g.Pix[y*g.Stride:y*g.Stride+w]...)
 	}
 	return out
+}
+
+// tiffByteOrder reads the byte order of a TIFF structure (a TIFF file, or
+// the one inside an EXIF block) from its 8-byte header.
+func tiffByteOrder(t []byte) (binary.ByteOrder, bool) {
+	if len(t) < 8 {
+		return nil, false
+	}
+	switch string(t[:4]) {
+	case "II*\x00":
+		return binary.LittleEndian, true
+	case "MM\x00*":
+		return binary.BigEndian, true
+	}
+	return nil, false
 }

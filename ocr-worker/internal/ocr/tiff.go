@@ -1,7 +1,6 @@
 package ocr
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -19,16 +18,8 @@ var errNotTIFF = errors.New("not a readable TIFF directory chain")
 // tiffPageSizes returns the width and height of every page of a TIFF, in
 // order, reading at most MaxPages+1 directories (more is ErrTooManyPages).
 func tiffPageSizes(data []byte) ([][2]int, error) {
-	if len(data) < 8 {
-		return nil, errNotTIFF
-	}
-	var order binary.ByteOrder
-	switch string(data[:4]) {
-	case "II*\x00":
-		order = binary.LittleEndian
-	case "MM\x00*":
-		order = binary.BigEndian
-	default:
+	order, ok := tiffByteOrder(data)
+	if !ok {
 		return nil, errNotTIFF
 	}
 	var sizes [][2]int

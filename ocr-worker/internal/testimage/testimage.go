@@ -30,13 +30,21 @@ const (
 // Render draws lines of text, one below the other.
 func Render(tb testing.TB, lines ...string) *image.Gray {
 	tb.Helper()
+	img, err := render(lines)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return img
+}
+
+func render(lines []string) (*image.Gray, error) {
 	f, err := opentype.Parse(goregular.TTF)
 	if err != nil {
-		tb.Fatalf("parse font: %v", err)
+		return nil, fmt.Errorf("parse font: %w", err)
 	}
 	face, err := opentype.NewFace(f, &opentype.FaceOptions{Size: Size, DPI: 72, Hinting: font.HintingFull})
 	if err != nil {
-		tb.Fatalf("font face: %v", err)
+		return nil, fmt.Errorf("font face: %w", err)
 	}
 	defer face.Close()
 
@@ -53,7 +61,37 @@ func Render(tb testing.TB, lines ...string) *image.Gray {
 		d.Dot = fixed.P(Margin, Margin+i*lineHeight+m.Ascent.Ceil())
 		d.DrawString(l)
 	}
-	return img
+	return img, nil
+}
+
+// PageLines are the phototest page's text, wrapped to fit 640 pixels.
+var PageLines = []string{
+	"This is a lot of 12 point",
+	"text to test the ocr code",
+	"and see if it works on all",
+	"types of file format.",
+	"The quick brown dog jumped",
+	"over the lazy fox. The",
+	"quick brown dog jumped",
+	"over the lazy fox.",
+}
+
+// Page returns PageLines drawn on a white 640x480 page, as PNG: the page of
+// the throughput benchmark and of cmd/ocrload, which has no testing.TB.
+func Page() ([]byte, error) {
+	img, err := render(PageLines)
+	if err != nil {
+		return nil, err
+	}
+	b := img.Bounds()
+	page := image.NewGray(image.Rect(0, 0, max(640, b.Dx()), max(480, b.Dy())))
+	draw.Draw(page, page.Bounds(), image.White, image.Point{}, draw.Src)
+	draw.Draw(page, b, img, b.Min, draw.Src)
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, page); err != nil {
+		return nil, fmt.Errorf("encode page: %w", err)
+	}
+	return buf.Bytes(), nil
 }
 
 // Format names an encoding Encode can write.

@@ -59,20 +59,13 @@ func BenchmarkThroughput(b *testing.B) {
 	b.Run("cli", func(b *testing.B) { benchCLI(b, page, slots) })
 }
 
-// benchPage draws a page like the phototest scan: about 640x480, eight
-// lines of English text, as PNG.
+// benchPage is the phototest-like page: 640x480, eight lines of English.
 func benchPage(b *testing.B) []byte {
-	img := testimage.Render(b,
-		"This is a lot of 12 point",
-		"text to test the ocr code",
-		"and see if it works on all",
-		"types of file format.",
-		"The quick brown dog jumped",
-		"over the lazy fox. The",
-		"quick brown dog jumped",
-		"over the lazy fox.",
-	)
-	return testimage.Encode(b, padded(img, 640, 480), testimage.PNG)
+	page, err := testimage.Page()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return page
 }
 
 // checkText catches a path that returns quickly because it recognised
