@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,6 +42,12 @@ var rtValidPrefix = []byte(`{"valid":true,`)
 // have a connection of their own, as separate processes would; the replica
 // does its JetStream work on its connection, as run.go does. The key has
 // credits and a rate limit, both far more than a run spends.
+//
+// verify-8-keys spreads the verifications over eight keys, so none waits
+// for another's write. cas is the cost of the durable write alone: a KV
+// compare-and-set from the client, spread over eight entries, with no
+// request to a responder; a verification pays one per group of
+// verifications of its key, plus its event's JetStream publish.
 //
 // serial sends one request at a time, parallel-8 keeps 8 in flight. Each
 // reports p50-us and p99-us from every operation's latency and ops/s from
@@ -77,6 +85,15 @@ func BenchmarkRoundTrip(b *testing.B) {
 			return nil
 		})},
 		{"verify", request(contracts.SubjectKeysVerify, rtCheckValid)},
+		{"verify-8-keys", func() error {
+			p := rt.many[rt.next.Add(1)%uint64(len(rt.many))]
+			msg, err := rt.client.Request(contracts.SubjectKeysVerify, p, 5*time.Second)
+			if err != nil {
+				return err
+			}
+			return rtCheckValid(msg.Data)
+		}},
+		{"cas", rt.cas},
 	}
 	for _, o := range ops {
 		b.Run(o.name, func(b *testing.B) {
@@ -126,6 +143,26 @@ type roundTrip struct {
 	store   *store.Store
 	key     string
 	payload []byte
+	// many are verify requests for eight more keys like key.
+	many [][]byte
+	next atomic.Uint64
+	// casKV, casMu and casRev serve the cas operation.
+	casKV  jetstream.KeyValue
+	casMu  [8]sync.Mutex
+	casRev [8]uint64
+}
+
+// cas writes one of eight entries of casKV with a compare-and-set.
+func (rt *roundTrip) cas() error {
+	i := rt.next.Add(1) % uint64(len(rt.casRev))
+	rt.casMu[i].Lock()
+	defer rt.casMu[i].Unlock()
+	rev, err := rt.casKV.Update(context.Background(), "e"+strconv.FormatUint(i, 10), rt.payload, rt.casRev[i])
+	if err != nil {
+		return err
+	}
+	rt.casRev[i] = rev
+	return nil
 }
 
 // startRoundTrip runs one keyservice replica and the echo responder, each
@@ -157,13 +194,26 @@ func startRoundTrip(b *testing.B) *roundTrip {
 	require.NoError(b, echoConn.Flush())
 
 	lots := int64(1 << 50)
-	created := must[contracts.CreateKeyResponse](b, &fixture{nc: client}, contracts.SubjectKeysCreate, contracts.CreateKeyRequest{
-		APIID: "api_bench", Credits: &contracts.Credits{Remaining: lots},
-		Ratelimits: []contracts.Ratelimit{{Name: "requests", Limit: lots, Duration: 60_000, AutoApply: true}},
-	})
-	payload, err := json.Marshal(contracts.VerifyKeyRequest{Key: created.Key})
+	newKey := func() (string, []byte) {
+		created := must[contracts.CreateKeyResponse](b, &fixture{nc: client}, contracts.SubjectKeysCreate, contracts.CreateKeyRequest{
+			APIID: "api_bench", Credits: &contracts.Credits{Remaining: lots},
+			Ratelimits: []contracts.Ratelimit{{Name: "requests", Limit: lots, Duration: 60_000, AutoApply: true}},
+		})
+		payload, err := json.Marshal(contracts.VerifyKeyRequest{Key: created.Key})
+		require.NoError(b, err)
+		return created.Key, payload
+	}
+	key, payload := newKey()
+	rt := &roundTrip{client: client, svc: svc, store: st, key: key, payload: payload}
+	for range 8 {
+		_, p := newKey()
+		rt.many = append(rt.many, p)
+	}
+	clientJS, err := jetstream.New(client)
 	require.NoError(b, err)
-	return &roundTrip{client: client, svc: svc, store: st, key: created.Key, payload: payload}
+	rt.casKV, err = clientJS.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "bench_cas", History: 1, Storage: jetstream.FileStorage})
+	require.NoError(b, err)
+	return rt
 }
 
 // rtRun runs op once per b.Loop iteration, with at most `workers` in
