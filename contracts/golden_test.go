@@ -93,6 +93,11 @@ func TestGolden(t *testing.T) {
 		{"ocr_result", &OCRResult{JobID: "job_1", RequestID: "req_1", Status: JobSucceeded, Text: "Hello", RecognitionMs: 120, CompletedAt: 1767225600500}},
 		{"ocr_result_pages", &OCRResult{JobID: "job_2", Status: JobSucceeded, Text: "Page one\fPage two", RecognitionMs: 800, CompletedAt: 1767225600500,
 			Pages: []PageResult{{Page: 1, Text: "Page one", Source: PageSourceTextLayer}, {Page: 2, Text: "Page two", Source: PageSourceOCR}}}},
+		{"ocr_job_outputs", &OCRJob{JobID: "job_4", Producer: "ingress", Image: []byte("PNG"), Outputs: []string{OutputWords, OutputHOCR}, SubmittedAt: 1767225600000}},
+		{"ocr_result_outputs", &OCRResult{JobID: "job_4", Status: JobSucceeded, Text: "Hello world", RecognitionMs: 120, CompletedAt: 1767225600500,
+			Words: []TextBox{{Page: 1, Text: "Hello", Confidence: 96.5, X: 10, Y: 12, Width: 80, Height: 20}, {Page: 1, Text: "world", Confidence: 95.25, X: 98, Y: 12, Width: 84, Height: 20}},
+			Lines: []TextBox{{Page: 1, Text: "Hello world", Confidence: 95.875, X: 10, Y: 12, Width: 172, Height: 20}},
+			HOCR:  "<div class='ocr_page' id='page_1'></div>", TSV: "level\tpage_num\n1\t1\n"}},
 		{"job_progress", &JobProgress{JobID: "job_2", Page: 3, Pages: 12, At: 1767225600400}},
 		{"ocr_result_failed", &OCRResult{JobID: "job_1", Status: JobFailed, Error: &Error{Code: CodeUnreadableImage, Message: "the image could not be decoded"}, CompletedAt: 1767225600500}},
 		{"verification_event", &VerificationEvent{

@@ -23,6 +23,10 @@ type OCRJob struct {
 	// Whitelist, when set, limits recognition to these characters (such as
 	// "0123456789" for digits), at most MaxWhitelist bytes.
 	Whitelist string `json:"whitelist,omitempty"`
+	// Outputs lists what the result carries besides its text: any of
+	// OutputWords, OutputLines, OutputHOCR and OutputTSV (OutputText is
+	// always given and may be listed). All come from one recognition.
+	Outputs []string `json:"outputs,omitempty"`
 	// Image holds the image bytes (base64 in JSON) when they fit inline.
 	Image []byte `json:"image,omitempty"`
 	// ImageRef names an object in ImagesBucket holding the image.
@@ -38,6 +42,25 @@ const (
 	PageSegModeMax = 13
 	MaxWhitelist   = 256
 )
+
+// Outputs a job may ask for (OCRJob.Outputs).
+const (
+	// OutputText is the recognised text, always given.
+	OutputText = "text"
+	// OutputWords is each word with its box and confidence.
+	OutputWords = "words"
+	// OutputLines is each line with its box and confidence.
+	OutputLines = "lines"
+	// OutputHOCR is an hOCR document (HTML with a box per page, block,
+	// line and word).
+	OutputHOCR = "hocr"
+	// OutputTSV is Tesseract's TSV table: one row per page, block,
+	// paragraph, line and word, with a header row.
+	OutputTSV = "tsv"
+)
+
+// Outputs lists every output, in the order results carry them.
+var Outputs = []string{OutputText, OutputWords, OutputLines, OutputHOCR, OutputTSV}
 
 // JobStatus is the final state of a job.
 type JobStatus string
@@ -61,10 +84,35 @@ type OCRResult struct {
 	// several pages); Text is then their texts joined with a form feed
 	// ("\f"). Absent for an image.
 	Pages []PageResult `json:"pages,omitempty"`
+	// Words and Lines are given when the job asked for OutputWords or
+	// OutputLines: every recognised word or line, in reading order, of
+	// every recognised page (a PDF page read from its text layer has no
+	// boxes).
+	Words []TextBox `json:"words,omitempty"`
+	Lines []TextBox `json:"lines,omitempty"`
+	// HOCR and TSV are given when the job asked for OutputHOCR or OutputTSV,
+	// covering every recognised page.
+	HOCR string `json:"hocr,omitempty"`
+	TSV  string `json:"tsv,omitempty"`
 	// RecognitionMs is the time spent in Tesseract, in milliseconds.
 	RecognitionMs int64 `json:"recognitionMs"`
 	// CompletedAt is unix milliseconds.
 	CompletedAt int64 `json:"completedAt"`
+}
+
+// TextBox is a recognised word or line and where it is on its page, in
+// pixels of the image as recognised (after EXIF rotation; a PDF page as
+// rendered at its DPI), from the top left corner.
+type TextBox struct {
+	// Page counts from 1.
+	Page int    `json:"page"`
+	Text string `json:"text"`
+	// Confidence is Tesseract's, from 0 to 100.
+	Confidence float64 `json:"confidence"`
+	X          int     `json:"x"`
+	Y          int     `json:"y"`
+	Width      int     `json:"width"`
+	Height     int     `json:"height"`
 }
 
 // JobProgress says how far a multi-page job has got.
