@@ -20,6 +20,9 @@ const (
 	// CodeConflict: the request clashes with existing state (an identity's
 	// externalId already taken).
 	CodeConflict Code = "CONFLICT"
+	// CodeResultTooLarge: the result, with the outputs asked for, is larger
+	// than a NATS message may be.
+	CodeResultTooLarge Code = "RESULT_TOO_LARGE"
 )
 
 // Error is the body of a failure that crosses a process boundary. Message is

@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/ocrstack/ocrstack/ocr-worker/internal/ocr"
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/ompenv"
 )
 
@@ -25,15 +24,9 @@ func main() {
 	if err := ompenv.Ensure(); err != nil {
 		fail("set OMP_THREAD_LIMIT", err)
 	}
-	// Logs go through a duplicate of stderr, which survives gosseract
-	// pointing descriptor 2 at /dev/null while a client initialises.
-	stderr, err := ocr.SafeStderr()
-	if err != nil {
-		fail("open stderr", err)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Getenv, stderr); err != nil {
+	if err := run(ctx, os.Getenv, os.Stderr); err != nil {
 		stop()
 		fail("ocr-worker stopped", err)
 	}

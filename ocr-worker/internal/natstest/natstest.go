@@ -15,10 +15,20 @@ import (
 // ends.
 func Start(tb testing.TB) *server.Server {
 	tb.Helper()
-	s, err := server.NewServer(&server.Options{
+	return StartWith(tb, nil)
+}
+
+// StartWith is Start with the server's options changed by tweak first.
+func StartWith(tb testing.TB, tweak func(*server.Options)) *server.Server {
+	tb.Helper()
+	opts := &server.Options{
 		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: tb.TempDir(),
 		NoLog: true, NoSigs: true,
-	})
+	}
+	if tweak != nil {
+		tweak(opts)
+	}
+	s, err := server.NewServer(opts)
 	if err != nil {
 		tb.Fatalf("new nats server: %v", err)
 	}

@@ -2,51 +2,50 @@ package ocr
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
+	"time"
 
-	"github.com/otiai10/gosseract/v2"
+	"github.com/ocrstack/ocrstack/ocr-worker/internal/tess"
 )
 
-// Engine recognises text with one long-lived gosseract client. It is not
-// safe for concurrent use; give each goroutine its own.
-//
-// Each recognition leaks the result text in C memory (gosseract never
-// frees the string Tesseract returns): about the text's length plus 50
-// bytes. Replacing the client does not reclaim it (measured: RSS grows
-// faster when clients are recycled), so the engine keeps its client.
+// Engine recognises text with one long-lived Tesseract instance (our own
+// binding, internal/tess: one recognition gives every output, and nothing
+// it returns leaks). It is not safe for concurrent use; give each goroutine
+// its own.
 type Engine struct {
-	client *gosseract.Client
-	// langs are the languages the client is initialised for; nil after a
-	// failed switch, so the next call switches again.
+	api *tess.API
+	// langs are the languages api has loaded; nil after a failed switch, so
+	// the next call switches again.
 	langs []string
 }
 
-// New returns an Engine whose client is initialised for langs (which the
+// New returns an Engine whose models are loaded for langs (which the
 // caller has checked with CheckLanguages). It recognises a blank image once,
 // so the models load here (60-80 ms, 15-25 MB) rather than during the first
 // job, and a broken installation fails at start-up.
 func New(langs []string) (*Engine, error) {
-	quietLeptonica()
 	e := &Engine{}
-	if err := e.reset(langs); err != nil {
+	if err := e.load(langs); err != nil {
 		return nil, err
 	}
 	return e, nil
 }
 
 // Recognize returns the text in img using langs, in order of preference. It
-// switches the client's languages when they differ from the last call's
+// switches the engine's languages when they differ from the last call's
 // (a model load, 60-80 ms). Errors wrap ErrUnsupportedMedia,
 // ErrUnreadableImage or ErrImageTooLarge for bad input; any other error is
 // an internal failure.
 func (e *Engine) Recognize(img []byte, langs []string) (string, error) {
-	return e.recognize(img, Options{Languages: langs})
+	r, err := e.recognize(img, 1, Options{Languages: langs})
+	return r.Text, err
 }
 
 // Options are a job's recognition settings.
@@ -58,10 +57,20 @@ type Options struct {
 	PageSegMode int
 	// Whitelist, when set, limits recognition to these characters.
 	Whitelist string
+	// Words, Lines, HOCR and TSV ask for those outputs besides the text;
+	// all come from the same recognition.
+	Words, Lines, HOCR, TSV bool
+	// Deadline, when set, stops recognition: past it Tesseract stops at
+	// the next word and the read fails with ErrDeadline.
+	Deadline time.Time
 	// Progress, when set, is called after each page of a multi-page
 	// document with the pages done and the pages in all.
 	Progress func(done, pages int)
 }
+
+// ErrDeadline: a recognition passed Options.Deadline. It wraps
+// context.DeadlineExceeded.
+var ErrDeadline = fmt.Errorf("recognition stopped at its deadline: %w", context.DeadlineExceeded)
 
 func (o Options) progress(done, pages int) {
 	if o.Progress != nil {
@@ -69,78 +78,131 @@ func (o Options) progress(done, pages int) {
 	}
 }
 
-func (e *Engine) recognize(img []byte, o Options) (string, error) {
+// Reading is one recognised page: its text and the outputs asked for.
+type Reading struct {
+	Text         string
+	Words, Lines []Box
+	// HOCR is the page's ocr_page div; TSV its rows, without a header.
+	HOCR, TSV string
+}
+
+// Box is a recognised word or line on page Page (from 1).
+type Box struct {
+	Page int
+	tess.Box
+}
+
+// recognize reads img as page number page (from 1) of its document.
+func (e *Engine) recognize(img []byte, page int, o Options) (Reading, error) {
 	h, err := Inspect(img)
 	if err != nil {
-		return "", err
+		return Reading{}, err
 	}
 	switch h.Format {
 	case FormatJPEG:
 		if img, err = uprightJPEG(img); err != nil {
-			return "", err
+			return Reading{}, err
 		}
 	case FormatHEIF: // heif-convert applies the file's own rotation
 		if img, err = heifToJPEG(img); err != nil {
-			return "", err
+			return Reading{}, err
 		}
 	}
 	langs := o.Languages
-	if e.client == nil {
-		if err := e.reset(langs); err != nil {
-			return "", err
+	if e.api == nil || !slices.Equal(langs, e.langs) {
+		if err := e.load(langs); err != nil {
+			return Reading{}, err
 		}
 	}
-	if !slices.Equal(langs, e.langs) {
-		if err := e.switchLanguages(langs); err != nil {
-			return "", err
+	if err := e.api.SetImage(img); err != nil {
+		if errors.Is(err, tess.ErrDecode) {
+			return Reading{}, fmt.Errorf("decode %d bytes: %w", len(img), ErrUnreadableImage)
 		}
+		return Reading{}, fmt.Errorf("set image: %w", err)
 	}
+	defer e.api.Clear() // the page's pixels and results are not kept
 	if o.PageSegMode != 0 || o.Whitelist != "" {
 		if err := e.setOptions(strconv.Itoa(o.PageSegMode), o.Whitelist); err != nil {
-			return "", err
+			return Reading{}, err
 		}
 		defer func() {
 			if err := e.setOptions(psmAuto, ""); err != nil {
-				e.langs = nil // re-initialise before the next job rather than keep these
+				e.langs = nil // load again before the next job rather than keep these
 			}
 		}()
 	}
-	// The client is initialised for langs, so Text only recognises.
-	if err := e.client.SetImageFromBytes(img); err != nil {
-		return "", fmt.Errorf("set image: %w", err)
-	}
-	// Every output call re-runs recognition: ask for the text once.
-	text, err := e.client.Text()
-	if (err != nil || strings.TrimSpace(text) == "") && !leptDecodes(img) {
-		return "", fmt.Errorf("decode %d bytes: %w", len(img), ErrUnreadableImage)
-	}
+	r, err := e.read(page, o)
 	if err != nil {
-		return "", fmt.Errorf("recognize: %w", err)
+		return Reading{}, err
 	}
-	if o.PageSegMode == 0 && o.Whitelist == "" && mayBeTurned(text, langs) {
-		return e.readTurned(text)
+	if o.PageSegMode == 0 && o.Whitelist == "" && mayBeTurned(r.Text, langs) {
+		return e.readTurned(r, page, o)
 	}
-	return text, nil
+	return r, nil
+}
+
+// read recognises the image set, once, and takes the outputs o asks for
+// from that recognition.
+func (e *Engine) read(page int, o Options) (Reading, error) {
+	if err := e.api.Recognize(o.Deadline); err != nil {
+		if errors.Is(err, tess.ErrDeadline) {
+			return Reading{}, ErrDeadline
+		}
+		return Reading{}, fmt.Errorf("recognize: %w", err)
+	}
+	var r Reading
+	var err error
+	if r.Text, err = e.api.Text(); err != nil {
+		return Reading{}, err
+	}
+	boxes := func(l tess.Level) ([]Box, error) {
+		bs, err := e.api.Boxes(l)
+		out := make([]Box, len(bs))
+		for i, b := range bs {
+			out[i] = Box{Page: page, Box: b}
+		}
+		return out, err
+	}
+	if o.Words {
+		if r.Words, err = boxes(tess.Word); err != nil {
+			return Reading{}, err
+		}
+	}
+	if o.Lines {
+		if r.Lines, err = boxes(tess.Line); err != nil {
+			return Reading{}, err
+		}
+	}
+	if o.HOCR {
+		if r.HOCR, err = e.api.HOCR(page); err != nil {
+			return Reading{}, err
+		}
+	}
+	if o.TSV {
+		if r.TSV, err = e.api.TSV(page); err != nil {
+			return Reading{}, err
+		}
+	}
+	return r, nil
 }
 
 // setOptions sets the page segmentation mode (psm, a number) and the
-// character whitelist ("" for none) on the initialised client.
+// character whitelist ("" for none).
 func (e *Engine) setOptions(psm, whitelist string) error {
 	if psm == "0" {
 		psm = psmAuto
 	}
-	if err := e.client.SetVariable("tessedit_pageseg_mode", psm); err != nil {
+	if err := e.api.SetVariable("tessedit_pageseg_mode", psm); err != nil {
 		return fmt.Errorf("set page segmentation mode %s: %w", psm, err)
 	}
-	if err := e.client.SetVariable("tessedit_char_whitelist", whitelist); err != nil {
+	if err := e.api.SetVariable("tessedit_char_whitelist", whitelist); err != nil {
 		return fmt.Errorf("set whitelist: %w", err)
 	}
 	return nil
 }
 
-// Page segmentation modes, set through the variable: gosseract's setter is
-// dropped when called before the client's first recognition, and the
-// library's default (a single block) reads across the columns of a page.
+// Page segmentation modes. The library's default (a single block) reads
+// across the columns of a page.
 const (
 	psmAuto    = "3" // what the tesseract command uses
 	psmAutoOSD = "1" // the same after orientation detection (osd model)
@@ -150,93 +212,58 @@ const (
 // (which doubles the time of a page, so it runs only when the first reading
 // looks like a turned page) and keeps the reading that looks more like
 // text.
-func (e *Engine) readTurned(upright string) (string, error) {
-	if err := e.client.SetVariable("tessedit_pageseg_mode", psmAutoOSD); err != nil {
-		return "", fmt.Errorf("enable orientation detection: %w", err)
+func (e *Engine) readTurned(upright Reading, page int, o Options) (Reading, error) {
+	if err := e.api.SetVariable("tessedit_pageseg_mode", psmAutoOSD); err != nil {
+		return Reading{}, fmt.Errorf("enable orientation detection: %w", err)
 	}
-	turned, err := e.client.Text()
-	if resetErr := e.client.SetVariable("tessedit_pageseg_mode", psmAuto); resetErr != nil {
-		e.langs = nil // re-initialise before the next job rather than keep OSD on
+	turned, err := e.read(page, o)
+	if resetErr := e.api.SetVariable("tessedit_pageseg_mode", psmAuto); resetErr != nil {
+		e.langs = nil // load again before the next job rather than keep OSD on
 	}
 	if err != nil {
-		return "", fmt.Errorf("recognize with orientation detection: %w", err)
+		return Reading{}, fmt.Errorf("recognize with orientation detection: %w", err)
 	}
-	a, _ := wordiness(upright)
-	b, _ := wordiness(turned)
+	a, _ := wordiness(upright.Text)
+	b, _ := wordiness(turned.Text)
 	if b > a+minWordinessGain {
 		return turned, nil
 	}
 	return upright, nil
 }
 
-// Close frees the client. A later Recognize would create a new one.
+// Close frees the engine's Tesseract. A later Recognize would load a new
+// one.
 func (e *Engine) Close() error {
-	if e.client == nil {
-		return nil
+	if e.api != nil {
+		e.api.Close()
+		e.api = nil
 	}
-	err := e.client.Close()
-	e.client = nil
-	return err
-}
-
-// initMu serialises every gosseract call that initialises a client
-// (model load). gosseract's initialisation points the process's file
-// descriptor 2 at /dev/null and back; two at once can leave it at
-// /dev/null for good. The descriptor is process-wide, hence a package-level
-// lock. Recognition itself runs in parallel.
-var initMu sync.Mutex
-
-// reset replaces the client with a fresh one, initialised for langs.
-func (e *Engine) reset(langs []string) error {
-	if err := e.Close(); err != nil {
-		return fmt.Errorf("close client: %w", err)
-	}
-	c := gosseract.NewClient()
-	// Applied when the client initialises, and kept across re-inits.
-	if err := c.SetVariable("tessedit_pageseg_mode", psmAuto); err != nil {
-		c.Close()
-		return fmt.Errorf("set page segmentation: %w", err)
-	}
-	// Tesseract's diagnostics ("Estimating resolution as ...") would break
-	// the JSON log stream on stderr.
-	if err := c.DisableOutput(); err != nil {
-		c.Close()
-		return fmt.Errorf("disable tesseract output: %w", err)
-	}
-	if err := initialise(c, langs); err != nil {
-		c.Close()
-		return err
-	}
-	e.client, e.langs = c, slices.Clone(langs)
 	return nil
 }
 
-// switchLanguages re-initialises the client for langs. On failure the
-// engine is left needing a switch, so no later call initialises the client
-// outside initMu.
-func (e *Engine) switchLanguages(langs []string) error {
+// load replaces the engine's Tesseract with one for langs, warmed up on a
+// blank image.
+func (e *Engine) load(langs []string) error {
+	e.Close()
 	e.langs = nil
-	if err := initialise(e.client, langs); err != nil {
+	api, err := tess.New(strings.Join(langs, "+"))
+	if err != nil {
+		return fmt.Errorf("load languages %v: %w", langs, err)
+	}
+	if err := api.SetVariable("tessedit_pageseg_mode", psmAuto); err != nil {
+		api.Close()
 		return err
 	}
-	e.langs = slices.Clone(langs)
-	return nil
-}
-
-// initialise loads langs into c, holding initMu, by recognising a blank
-// image: gosseract initialises lazily, inside the first Text after a change.
-func initialise(c *gosseract.Client, langs []string) error {
-	initMu.Lock()
-	defer initMu.Unlock()
-	if err := c.SetLanguage(langs...); err != nil {
-		return fmt.Errorf("set languages %v: %w", langs, err)
-	}
-	if err := c.SetImageFromBytes(blankPNG()); err != nil {
+	if err := api.SetImage(blankPNG()); err != nil {
+		api.Close()
 		return fmt.Errorf("set warm-up image: %w", err)
 	}
-	if _, err := c.Text(); err != nil {
-		return fmt.Errorf("load models for %v: %w", langs, err)
+	if err := api.Recognize(time.Time{}); err != nil {
+		api.Close()
+		return fmt.Errorf("warm up %v: %w", langs, err)
 	}
+	api.Clear()
+	e.api, e.langs = api, slices.Clone(langs)
 	return nil
 }
 

@@ -1,8 +1,11 @@
 package ocr
 
 import (
+	"context"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/cer"
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/testimage"
@@ -132,12 +135,93 @@ func BenchmarkRecognize(b *testing.B) {
 func TestRecognizeOptions(t *testing.T) {
 	e := newEngine(t, engSpa)
 	line := testimage.TextPNG(t, "Invoice 2041 due 30.11")
-	digits, err := e.recognize(line, Options{Languages: engSpa, PageSegMode: 7, Whitelist: "0123456789."})
+	doc, err := e.ReadWith(line, Options{Languages: engSpa, PageSegMode: 7, Whitelist: "0123456789."})
 	require.NoError(t, err)
+	digits := doc.Text
 	require.Contains(t, digits, "2041")
 	require.Contains(t, digits, "30.11")
 	require.Empty(t, strings.Trim(digits, "0123456789. \n"), "only whitelisted characters: %q", digits)
 	plain, err := e.Recognize(line, engSpa)
 	require.NoError(t, err)
 	require.Contains(t, plain, "Invoice 2041 due 30.11", "the whitelist outlived its job")
+}
+
+// TestReadOutputs asks for every output of one page and checks each against
+// the page and the others.
+func TestReadOutputs(t *testing.T) {
+	e := newEngine(t, engSpa)
+	img := testimage.TextPNG(t, "Invoice 2041", "Total due 330")
+	doc, err := e.ReadWith(img, Options{Languages: engSpa, Words: true, Lines: true, HOCR: true, TSV: true})
+	require.NoError(t, err)
+	require.Equal(t, "Invoice 2041\nTotal due 330", strings.TrimSpace(doc.Text))
+	var words []string
+	for _, w := range doc.Words {
+		require.Equal(t, 1, w.Page)
+		words = append(words, w.Text)
+	}
+	require.Equal(t, []string{"Invoice", "2041", "Total", "due", "330"}, words)
+	require.Len(t, doc.Lines, 2)
+	require.Equal(t, "Total due 330", doc.Lines[1].Text)
+	require.Greater(t, doc.Lines[1].Top, doc.Lines[0].Top)
+	require.True(t, strings.HasPrefix(doc.HOCR, "<?xml"), doc.HOCR)
+	require.Contains(t, doc.HOCR, "id='page_1'")
+	require.Contains(t, doc.HOCR, ">Invoice</span>")
+	require.True(t, strings.HasSuffix(doc.HOCR, "</html>\n"))
+	rows := strings.Split(strings.TrimSpace(doc.TSV), "\n")
+	require.True(t, strings.HasPrefix(rows[0], "level\tpage_num\t"), rows[0])
+	require.True(t, strings.HasSuffix(rows[len(rows)-1], "\t330"), rows[len(rows)-1])
+
+	plain, err := e.ReadWith(img, Options{Languages: engSpa})
+	require.NoError(t, err)
+	require.Equal(t, doc.Text, plain.Text)
+	require.Nil(t, plain.Words)
+	require.Nil(t, plain.Lines)
+	require.Empty(t, plain.HOCR)
+	require.Empty(t, plain.TSV)
+}
+
+// TestReadOutputsPages: a multi-page TIFF's words carry their page numbers
+// and its hOCR has one page div each.
+func TestReadOutputsPages(t *testing.T) {
+	e := newEngine(t, engSpa)
+	tiff := testimage.MultiPageTIFF(t, testimage.Render(t, "First page"), testimage.Render(t, "Second page"))
+	doc, err := e.ReadWith(tiff, Options{Languages: engSpa, Words: true, HOCR: true, TSV: true})
+	require.NoError(t, err)
+	var got []string
+	for _, w := range doc.Words {
+		got = append(got, strconv.Itoa(w.Page)+":"+w.Text)
+	}
+	require.Equal(t, []string{"1:First", "1:page", "2:Second", "2:page"}, got)
+	require.Contains(t, doc.HOCR, "id='page_1'")
+	require.Contains(t, doc.HOCR, "id='page_2'")
+	require.Equal(t, 1, strings.Count(doc.HOCR, "<html"))
+	require.Equal(t, 1, strings.Count(doc.TSV, "level\tpage_num"))
+	require.Contains(t, doc.TSV, "\n1\t2\t")
+}
+
+// TestReadDeadline: past its deadline a recognition stops and the read
+// fails with ErrDeadline (a context.DeadlineExceeded), and the engine reads
+// the next page.
+func TestReadDeadline(t *testing.T) {
+	e := newEngine(t, engSpa)
+	var lines []string
+	for range 40 {
+		lines = append(lines, "Pack my box with five dozen liquor jugs, pack my box with five dozen")
+	}
+	page := testimage.TextPNG(t, lines...)
+	began := time.Now()
+	_, err := e.ReadWith(page, Options{Languages: engSpa})
+	require.NoError(t, err)
+	whole := time.Since(began)
+
+	began = time.Now()
+	_, err = e.ReadWith(page, Options{Languages: engSpa, Deadline: began.Add(whole / 5)})
+	took := time.Since(began)
+	require.ErrorIs(t, err, ErrDeadline)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Less(t, took, whole*2/3, "stopped after %s of a %s page", took, whole)
+
+	text, err := e.Recognize(testimage.TextPNG(t, "Next page"), engSpa)
+	require.NoError(t, err)
+	require.Equal(t, "Next page", strings.TrimSpace(text))
 }

@@ -1,6 +1,7 @@
 // Package ocr turns image bytes into text with Tesseract. It checks what it
 // is given before Tesseract sees it (format by magic bytes, header
-// dimensions) and owns the gosseract client, the only cgo in the worker.
+// dimensions) and drives Tesseract through internal/tess; with it and
+// internal/tess, the only cgo in the worker.
 //
 // An Engine is not safe for concurrent use: Tesseract's API object holds the
 // current image and results, so each goroutine owns one Engine.

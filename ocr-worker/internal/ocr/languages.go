@@ -24,9 +24,9 @@ func Installed() ([]string, error) {
 }
 
 // CheckLanguages returns an error wrapping ErrUnsupportedLanguage when want
-// is empty, names a language not in installed, or names one twice. Tesseract
-// must never be initialised with an unknown language: gosseract's error
-// buffer overflows when many fail at once.
+// is empty, names a language not in installed, or names one twice, so a
+// job never makes an engine load models that are not there (a slow
+// failure, and the engine must then load its own languages again).
 func CheckLanguages(want, installed []string) error {
 	if len(want) == 0 {
 		return fmt.Errorf("%w: no language given", ErrUnsupportedLanguage)

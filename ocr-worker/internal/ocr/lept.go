@@ -8,32 +8,7 @@ import "C"
 import "unsafe"
 
 // These helpers call Leptonica, the library that decodes images for
-// Tesseract, directly. gosseract hides whether Leptonica could decode the
-// bytes it was given: on a client that has recognised an image before, an
-// undecodable image yields "" and a nil error, indistinguishable from a
-// blank page.
-
-// quietLeptonica stops Leptonica printing its own error lines on stderr,
-// where they would break the JSON log stream. Decode failures are reported
-// through ErrUnreadableImage instead. It sets a process-wide threshold and
-// is idempotent.
-func quietLeptonica() {
-	C.setMsgSeverity(C.L_SEVERITY_NONE)
-}
-
-// leptDecodes reports whether Leptonica can decode data into an image. It
-// decodes the whole image, so it is called only to explain an empty result.
-func leptDecodes(data []byte) bool {
-	if len(data) == 0 {
-		return false
-	}
-	pix := C.pixReadMem((*C.l_uint8)(unsafe.Pointer(&data[0])), C.size_t(len(data)))
-	if pix == nil {
-		return false
-	}
-	C.pixDestroy(&pix)
-	return true
-}
+// Tesseract, directly, for what happens before an image reaches Tesseract.
 
 // leptHeader returns the width and height Leptonica reads from data's
 // header, without decoding the pixels. ok is false when it cannot read one.

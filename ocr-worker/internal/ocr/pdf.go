@@ -42,10 +42,14 @@ type Page struct {
 
 // Document is what Read returns: the text, and for a multi-page format the
 // pages it is joined from (with a form feed between pages, as pdftotext
-// does).
+// does), plus the outputs Options asked for, over every recognised page.
 type Document struct {
 	Text  string
 	Pages []Page
+	// Words and Lines are in reading order, page after page.
+	Words, Lines []Box
+	// HOCR is a whole hOCR document; TSV has Tesseract's header row.
+	HOCR, TSV string
 }
 
 // Read recognises img with the default options for langs.
@@ -69,8 +73,13 @@ func (e *Engine) ReadWith(img []byte, o Options) (Document, error) {
 		}
 		// One page, or a chain only Leptonica makes sense of: an image.
 	}
-	text, err := e.recognize(img, o)
-	return Document{Text: text}, err
+	r, err := e.recognize(img, 1, o)
+	if err != nil {
+		return Document{}, err
+	}
+	c := collector{o: o}
+	c.add(Page{Number: 1, Text: r.Text}, r)
+	return c.done(), nil
 }
 
 func (e *Engine) readPDF(data []byte, o Options) (Document, error) {
@@ -87,40 +96,37 @@ func (e *Engine) readPDF(data []byte, o Options) (Document, error) {
 	if err != nil {
 		return Document{}, err
 	}
-	doc := Document{Pages: make([]Page, 0, len(sizes))}
-	texts := make([]string, 0, len(sizes))
+	c := collector{o: o, multi: true}
 	for i, size := range sizes {
-		p, err := e.readPDFPage(path, i+1, size, o)
+		p, r, err := e.readPDFPage(path, i+1, size, o)
 		if err != nil {
 			return Document{}, fmt.Errorf("page %d: %w", i+1, err)
 		}
-		doc.Pages = append(doc.Pages, p)
-		texts = append(texts, p.Text)
+		c.add(p, r)
 		o.progress(i+1, len(sizes))
 	}
-	doc.Text = strings.Join(texts, "\f")
-	return doc, nil
+	return c.done(), nil
 }
 
-func (e *Engine) readPDFPage(path string, n int, size pageSize, o Options) (Page, error) {
+func (e *Engine) readPDFPage(path string, n int, size pageSize, o Options) (Page, Reading, error) {
 	page := strconv.Itoa(n)
 	layer, err := runTool("pdftotext", "poppler-utils", "-f", page, "-l", page, "-enc", "UTF-8", path, "-")
 	if err != nil {
-		return Page{}, err
+		return Page{}, Reading{}, err
 	}
 	text := strings.TrimRight(string(layer), "\f\n ")
 	if countLetters(text) >= minLayerRunes {
-		return Page{Number: n, Text: text, FromTextLayer: true}, nil
+		return Page{Number: n, Text: text, FromTextLayer: true}, Reading{Text: text}, nil
 	}
 	png, err := runTool("pdftoppm", "poppler-utils", "-f", page, "-l", page, "-r", strconv.Itoa(size.dpi()), "-gray", "-png", path)
 	if err != nil {
-		return Page{}, err
+		return Page{}, Reading{}, err
 	}
-	text, err = e.recognize(png, o)
+	r, err := e.recognize(png, n, o)
 	if err != nil {
-		return Page{}, err
+		return Page{}, Reading{}, err
 	}
-	return Page{Number: n, Text: text}, nil
+	return Page{Number: n, Text: r.Text}, r, nil
 }
 
 // pageSize is a page's size in points (1/72 inch).

@@ -3,7 +3,6 @@ package ocr
 import (
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // Leptonica, and so Tesseract, reads the first page of a TIFF only. A
@@ -73,21 +72,18 @@ func (e *Engine) readTIFF(data []byte, sizes [][2]int, o Options) (Document, err
 			return Document{}, fmt.Errorf("page %d of %dx%d pixels: %w", i+1, s[0], s[1], ErrImageTooLarge)
 		}
 	}
-	doc := Document{Pages: make([]Page, 0, len(sizes))}
-	texts := make([]string, 0, len(sizes))
+	c := collector{o: o, multi: true}
 	for i := range sizes {
 		png, ok := leptTIFFPage(data, i)
 		if !ok {
 			return Document{}, fmt.Errorf("page %d: %w", i+1, ErrUnreadableImage)
 		}
-		text, err := e.recognize(png, o)
+		r, err := e.recognize(png, i+1, o)
 		if err != nil {
 			return Document{}, fmt.Errorf("page %d: %w", i+1, err)
 		}
-		doc.Pages = append(doc.Pages, Page{Number: i + 1, Text: text})
-		texts = append(texts, text)
+		c.add(Page{Number: i + 1, Text: r.Text}, r)
 		o.progress(i+1, len(sizes))
 	}
-	doc.Text = strings.Join(texts, "\f")
-	return doc, nil
+	return c.done(), nil
 }

@@ -11,9 +11,9 @@ import (
 )
 
 // TestJobDeadline checks that a job whose recognition outlives the job
-// deadline is answered with TIMEOUT at the deadline, not when Tesseract
-// finishes, is moved to the dead-letter stream, and that its slot serves
-// the next job with a fresh engine while the old one finishes behind.
+// deadline is stopped by Tesseract and answered with TIMEOUT at the
+// deadline, not when the page would be read, is moved to the dead-letter
+// stream, and that its slot serves the next job with the same engine.
 func TestJobDeadline(t *testing.T) {
 	const deadline = 300 * time.Millisecond
 	h := startWorkerWith(t, 1, func(c *Config) { c.JobDeadline = deadline })
@@ -25,6 +25,7 @@ func TestJobDeadline(t *testing.T) {
 	require.Equal(t, contracts.JobFailed, res.Status)
 	require.Equal(t, contracts.CodeTimeout, res.Error.Code)
 
+	require.Less(t, answered, deadline+deadlineGrace(deadline), "answered by Tesseract's stop, not the slot's last resort")
 	h.submit(t, contracts.OCRJob{JobID: "job_next", Producer: "ingress", Image: testimage.TextPNG(t, "Capacity is back")}, "")
 	next, _ := h.result(t, "job_next")
 	require.Equal(t, contracts.JobSucceeded, next.Status, "error: %+v", next.Error)
@@ -47,11 +48,14 @@ func slowPage(t *testing.T) []byte {
 	return testimage.TextPNG(t, lines...)
 }
 
-// TestStuckWorkerExits checks the last resort: once more recognitions past
-// their deadline are still running than the worker has slots, Run returns
-// ErrStuck, so the process exits and its supervisor starts a fresh one.
+// TestStuckWorkerExits checks the last resort, for work Tesseract does not
+// stop at the deadline (decoding, layout): here engines that never check
+// it. A job still running deadlineGrace past its deadline is answered
+// TIMEOUT and its engine abandoned; once more of those are still running
+// than the worker has slots, Run returns ErrStuck, so the process exits and
+// its supervisor starts a fresh one.
 func TestStuckWorkerExits(t *testing.T) {
-	h := startWorkerWith(t, 1, func(c *Config) { c.JobDeadline = 50 * time.Millisecond })
+	h := startWorkerWith(t, 1, func(c *Config) { c.JobDeadline = 50 * time.Millisecond; c.unboundedEngines = true })
 	slow := slowPage(t)
 	for _, id := range []string{"job_stuck_1", "job_stuck_2"} {
 		h.submit(t, contracts.OCRJob{JobID: id, Producer: "ingress", Image: slow}, "")

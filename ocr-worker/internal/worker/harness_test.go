@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
@@ -48,7 +49,12 @@ func startWorker(t *testing.T, concurrency int, opts ...func(*jetstream.Consumer
 // startWorkerWith is startWorker with tweak applied to the worker's Config.
 func startWorkerWith(t *testing.T, concurrency int, tweak func(*Config), opts ...func(*jetstream.ConsumerConfig)) *harness {
 	t.Helper()
-	s := natstest.Start(t)
+	return startWorkerOn(t, natstest.Start(t), concurrency, tweak, opts...)
+}
+
+// startWorkerOn is startWorkerWith on server s.
+func startWorkerOn(t *testing.T, s *server.Server, concurrency int, tweak func(*Config), opts ...func(*jetstream.ConsumerConfig)) *harness {
+	t.Helper()
 	nc, js := natstest.Connect(t, s)
 	ctx := t.Context()
 	cons, images, err := streams.Ensure(ctx, js, config.DefaultAckWait)

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -47,8 +49,20 @@ func DecodeJob(data []byte) (contracts.OCRJob, error) {
 		return job, fmt.Errorf("%w: pageSegMode must be 1 or 3 to %d", ErrInvalidJob, contracts.PageSegModeMax)
 	case !validWhitelist(job.Whitelist):
 		return job, fmt.Errorf("%w: whitelist must be at most %d bytes of printable characters", ErrInvalidJob, contracts.MaxWhitelist)
+	case !validOutputs(job.Outputs):
+		return job, fmt.Errorf("%w: outputs must be distinct, among %s", ErrInvalidJob, strings.Join(contracts.Outputs, ", "))
 	}
 	return job, nil
+}
+
+// validOutputs accepts distinct names from contracts.Outputs.
+func validOutputs(outs []string) bool {
+	for i, o := range outs {
+		if !slices.Contains(contracts.Outputs, o) || slices.Contains(outs[:i], o) {
+			return false
+		}
+	}
+	return true
 }
 
 // validWhitelist accepts up to MaxWhitelist bytes of printable UTF-8: the

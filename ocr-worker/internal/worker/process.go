@@ -14,9 +14,9 @@ import (
 
 // answer is the final state of a job, published as its result and usage.
 type answer struct {
-	text        string
-	pages       []ocr.Page // a multi-page document's, else nil
-	err         error      // nil when the job succeeded; never published as is
+	// doc is what was read; its Pages are nil but for a multi-page input.
+	doc         ocr.Document
+	err         error // nil when the job succeeded; never published as is
 	languages   []string
 	bytes       int64
 	recognition time.Duration
@@ -110,10 +110,21 @@ func (w *Worker) recognize(ctx context.Context, s *slot, msg jetstream.Msg, job 
 	}
 	stop := keepAlive(msg, w.progressEvery)
 	start := w.now()
-	var doc ocr.Document
-	doc, a.err = w.read(s, img, ocr.Options{Languages: a.languages, PageSegMode: job.PageSegMode, Whitelist: job.Whitelist,
-		Progress: func(done, pages int) { w.progress(job.JobID, done, pages) }})
-	a.text, a.pages = doc.Text, doc.Pages
+	o := ocr.Options{Languages: a.languages, PageSegMode: job.PageSegMode, Whitelist: job.Whitelist,
+		Progress: func(done, pages int) { w.progress(job.JobID, done, pages) }}
+	for _, out := range job.Outputs {
+		switch out {
+		case contracts.OutputWords:
+			o.Words = true
+		case contracts.OutputLines:
+			o.Lines = true
+		case contracts.OutputHOCR:
+			o.HOCR = true
+		case contracts.OutputTSV:
+			o.TSV = true
+		}
+	}
+	a.doc, a.err = w.read(s, img, o)
 	a.recognition = w.now().Sub(start)
 	stop()
 	return a, nil

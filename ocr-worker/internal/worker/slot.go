@@ -21,7 +21,11 @@ var ErrStuck = errors.New("recognitions stuck past their deadline")
 var errDeadline = fmt.Errorf("recognition deadline passed: %w", context.DeadlineExceeded)
 
 // slot is one concurrency slot and the engine it recognises with.
-// Tesseract cannot be interrupted, so a job past its deadline is answered
+//
+// Tesseract checks the job's deadline between words and stops there, so a
+// job past it is answered TIMEOUT and the engine serves the next job. What
+// Tesseract does not check (decoding, page layout) is bounded by the slot:
+// a recognition still running deadlineGrace after the deadline is answered
 // at once and its engine left to finish in the background, where it is
 // closed; the slot starts a fresh engine for the next job.
 type slot struct {
@@ -48,8 +52,18 @@ func (s *slot) close() {
 	}
 }
 
+// deadlineGrace is how long past the job deadline the slot waits for an
+// engine that has not stopped by itself: at least a second, at most a
+// tenth of the deadline more.
+func deadlineGrace(deadline time.Duration) time.Duration {
+	return max(time.Second, deadline/10)
+}
+
 // read runs the slot's engine on img for at most the job deadline.
 func (w *Worker) read(s *slot, img []byte, o ocr.Options) (ocr.Document, error) {
+	if !w.unbounded {
+		o.Deadline = w.now().Add(w.jobDeadline)
+	}
 	type result struct {
 		doc ocr.Document
 		err error
@@ -60,7 +74,7 @@ func (w *Worker) read(s *slot, img []byte, o ocr.Options) (ocr.Document, error) 
 		doc, err := eng.ReadWith(img, o)
 		done <- result{doc, err}
 	}()
-	timer := time.NewTimer(w.jobDeadline)
+	timer := time.NewTimer(w.jobDeadline + deadlineGrace(w.jobDeadline))
 	defer timer.Stop()
 	select {
 	case r := <-done:

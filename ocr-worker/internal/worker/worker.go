@@ -57,8 +57,12 @@ type Config struct {
 	// MaxImageBytes bounds an image read from the object store, in bytes.
 	MaxImageBytes int64
 	// JobDeadline bounds one job's recognition (all its pages); past it
-	// the job fails with TIMEOUT and its slot goes on with a new engine.
+	// Tesseract stops at the next word and the job fails with TIMEOUT.
 	JobDeadline time.Duration
+
+	// unboundedEngines leaves the deadline to the slot alone, as if
+	// Tesseract never checked it: tests of the last resort use it.
+	unboundedEngines bool
 }
 
 // Worker runs jobs. Create it with New and start it with Run.
@@ -76,6 +80,7 @@ type Worker struct {
 	// maxDeliver is the consumer's MaxDeliver; 0 or less means unlimited.
 	maxDeliver  int
 	jobDeadline time.Duration
+	unbounded   bool
 	// overdue counts recognitions abandoned at their deadline and still
 	// running; see slot.read.
 	overdue atomic.Int64
@@ -105,6 +110,7 @@ func New(cfg Config) (*Worker, error) {
 		shutdownTimeout: cmp.Or(cfg.ShutdownTimeout, DefaultShutdownTimeout),
 		maxImageBytes:   cmp.Or(cfg.MaxImageBytes, DefaultMaxImageBytes),
 		jobDeadline:     cmp.Or(cfg.JobDeadline, DefaultJobDeadline),
+		unbounded:       cfg.unboundedEngines,
 	}
 	if w.now == nil {
 		w.now = time.Now
