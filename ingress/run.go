@@ -16,6 +16,7 @@ import (
 	"github.com/ocrstack/ocrstack/ingress/internal/httpapi"
 	"github.com/ocrstack/ocrstack/ingress/internal/jobs"
 	"github.com/ocrstack/ocrstack/ingress/internal/keysclient"
+	"github.com/ocrstack/ocrstack/ingress/internal/workerinfo"
 )
 
 // trial is the plan /signup grants: the tutorial's 30-day key, 6 requests a
@@ -55,6 +56,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 		Keys: keysclient.New(nc, cfg.CallTimeout), Jobs: submitter, Logger: log,
 		Ready: readiness(nc), APIID: cfg.APIID, RootKey: cfg.RootKey, MaxImageBytes: cfg.MaxImageBytes,
 		SyncWait: cfg.SyncWait, CallTimeout: cfg.CallTimeout, Trial: trial,
+		Languages:   workerinfo.New(workerinfo.Config{Conn: nc, Logger: log}),
 		SignupLimit: int64(cfg.SignupLimit), SignupWindow: time.Hour,
 	})
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)

@@ -35,6 +35,7 @@ const (
 	Forbidden            Reason = "FORBIDDEN"
 	Conflict             Reason = "CONFLICT"
 	TooManyPages         Reason = "TOO_MANY_PAGES"
+	ResultTooLarge       Reason = "RESULT_TOO_LARGE"
 )
 
 // Error is a public error. Handlers return it; the one error handler renders

@@ -5,8 +5,10 @@
 // keyservice, plus health checks.
 //
 // A request to an OCR route is checked in this order: the Authorization
-// header's form (401), the image (400, 413, 415), then the key itself with
-// keyservice (401, 402, 429), so a malformed request never spends credits.
+// header's form (401), the image and the options (400, 413, 415), the
+// languages against those the OCR workers have installed (400), then the
+// key itself with keyservice (401, 402, 429), so a malformed request never
+// spends credits.
 package httpapi
 
 import (
@@ -34,11 +36,21 @@ type Jobs interface {
 	Submit(ctx context.Context, job contracts.OCRJob, image []byte, wait time.Duration) (contracts.OCRResult, error)
 }
 
+// Languages tells which Tesseract languages the OCR workers have installed.
+type Languages interface {
+	// Installed returns the language codes every worker has, and false
+	// when they are not known. It returns within a short window.
+	Installed(ctx context.Context) ([]string, bool)
+}
+
 // Config holds the API's dependencies and limits.
 type Config struct {
 	Keys   Keys
 	Jobs   Jobs
 	Logger *slog.Logger
+	// Languages, when set, lets a request naming a language no worker has
+	// be refused before its key is charged; nil leaves that to the worker.
+	Languages Languages
 	// Ready reports each dependency's health by name; nil errors mean ready.
 	Ready func(ctx context.Context) map[string]error
 	// APIID is the key space signup creates keys in.

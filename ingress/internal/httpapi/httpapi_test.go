@@ -106,14 +106,19 @@ func (s *stubJobs) Submit(_ context.Context, job contracts.OCRJob, image []byte,
 var now = time.UnixMilli(1_767_225_630_000)
 
 func newApp(keys *stubKeys, j *stubJobs) *fiber.App {
-	return New(Config{
+	return New(testConfig(keys, j))
+}
+
+// testConfig is newApp's configuration, for tests that change a part.
+func testConfig(keys *stubKeys, j *stubJobs) Config {
+	return Config{
 		Keys: keys, Jobs: j, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Ready: func(context.Context) map[string]error { return map[string]error{"nats": nil} },
 		APIID: "api_ocr", MaxImageBytes: 1 << 20, SyncWait: time.Second, CallTimeout: time.Second,
 		Trial:       Plan{Credits: 100, RateLimit: 6, RateWindow: time.Minute, Lifetime: 30 * 24 * time.Hour},
 		SignupLimit: 3, SignupWindow: time.Hour,
 		Now: func() time.Time { return now },
-	})
+	}
 }
 
 // request builds a request for route with the image in that route's shape.
@@ -313,6 +318,7 @@ func TestJobFailures(t *testing.T) {
 		{"unreadable", &stubJobs{result: contracts.OCRResult{Status: contracts.JobFailed, Error: &contracts.Error{Code: contracts.CodeUnreadableImage, Message: "bad"}}}, nil, 422, "UNREADABLE_IMAGE"},
 		{"too many pixels", &stubJobs{result: contracts.OCRResult{Status: contracts.JobFailed, Error: &contracts.Error{Code: contracts.CodeImageTooLarge}}}, nil, 422, "IMAGE_TOO_MANY_PIXELS"},
 		{"too many pages", &stubJobs{result: contracts.OCRResult{Status: contracts.JobFailed, Error: &contracts.Error{Code: contracts.CodeTooManyPages}}}, nil, 422, "TOO_MANY_PAGES"},
+		{"result too large", &stubJobs{result: contracts.OCRResult{Status: contracts.JobFailed, Error: &contracts.Error{Code: contracts.CodeResultTooLarge, Message: "ask for fewer outputs"}}}, nil, 422, "RESULT_TOO_LARGE"},
 		{"failed without reason", &stubJobs{result: contracts.OCRResult{Status: contracts.JobFailed}}, nil, 500, "INTERNAL"},
 		{"no result in time", &stubJobs{err: fmt.Errorf("x: %w", jobs.ErrTimeout)}, nil, 503, "OCR_TIMEOUT"},
 		{"queue down", &stubJobs{err: fmt.Errorf("x: %w", jobs.ErrUnavailable)}, nil, 503, "SERVICE_UNAVAILABLE"},

@@ -8,8 +8,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/ocrstack/ocrstack/contracts"
@@ -18,18 +16,37 @@ import (
 	"github.com/ocrstack/ocrstack/ingress/internal/jobs"
 )
 
-// tutorialResult is the tutorial's {text, error} response.
+// tutorialResult is the tutorial's {text, error} response, with the
+// outputs the request asked for.
 type tutorialResult struct {
 	Text  string  `json:"text"`
 	Error *string `json:"error"`
+	extraOutputs
 }
 
-// pictotextResult is the success body of POST /api/v1/ocr.
+// pictotextResult is the success body of POST /api/v1/ocr, with the
+// outputs the request asked for.
 type pictotextResult struct {
 	RequestID    string `json:"requestId"`
 	JobID        string `json:"jobId"`
 	DocumentType string `json:"documentType,omitempty"`
 	Text         string `json:"text"`
+	extraOutputs
+}
+
+// extraOutputs are the outputs of a result besides its text (see
+// contracts.Outputs), each absent unless the request asked for it, so a
+// response without them keeps its original shape.
+type extraOutputs struct {
+	Words []contracts.TextBox `json:"words,omitempty"`
+	Lines []contracts.TextBox `json:"lines,omitempty"`
+	HOCR  string              `json:"hocr,omitempty"`
+	TSV   string              `json:"tsv,omitempty"`
+}
+
+// extrasOf returns the extra outputs res carries.
+func extrasOf(res contracts.OCRResult) extraOutputs {
+	return extraOutputs{Words: res.Words, Lines: res.Lines, HOCR: res.HOCR, TSV: res.TSV}
 }
 
 // upload is the tutorial's POST /upload: multipart file field sampleFile.
@@ -42,7 +59,7 @@ func (a *api) upload(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	opts, err := parseOptions(c.FormValue("languages"), c.FormValue("pageSegMode"), c.FormValue("whitelist"))
+	opts, err := parseOptions(formOptions(c))
 	if err != nil {
 		return err
 	}
@@ -50,7 +67,7 @@ func (a *api) upload(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(tutorialResult{Text: res.Text})
+	return c.JSON(tutorialResult{Text: res.Text, extraOutputs: extrasOf(res)})
 }
 
 // uploadBase64 is the tutorial's POST /uploadBase64: JSON {"imageBase64"}.
@@ -64,6 +81,7 @@ func (a *api) uploadBase64(c *fiber.Ctx) error {
 		Languages   string  `json:"languages"`
 		PageSegMode *int    `json:"pageSegMode"`
 		Whitelist   string  `json:"whitelist"`
+		Output      string  `json:"output"`
 	}
 	if err := json.Unmarshal(c.Body(), &body); err != nil {
 		return apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, `The body must be JSON: {"imageBase64": "<base64 image>"}`)
@@ -79,7 +97,7 @@ func (a *api) uploadBase64(c *fiber.Ctx) error {
 	if body.PageSegMode != nil {
 		psm = strconv.Itoa(*body.PageSegMode)
 	}
-	opts, err := parseOptions(body.Languages, psm, body.Whitelist)
+	opts, err := parseOptions(optionFields{languages: body.Languages, pageSegMode: psm, whitelist: body.Whitelist, output: body.Output})
 	if err != nil {
 		return err
 	}
@@ -87,7 +105,7 @@ func (a *api) uploadBase64(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(tutorialResult{Text: res.Text})
+	return c.JSON(tutorialResult{Text: res.Text, extraOutputs: extrasOf(res)})
 }
 
 // pictotextOCR is PicToText's POST /api/v1/ocr: multipart file part "image"
@@ -105,7 +123,7 @@ func (a *api) pictotextOCR(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	opts, err := parseOptions(c.FormValue("languages"), c.FormValue("pageSegMode"), c.FormValue("whitelist"))
+	opts, err := parseOptions(formOptions(c))
 	if err != nil {
 		return err
 	}
@@ -113,7 +131,9 @@ func (a *api) pictotextOCR(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(pictotextResult{RequestID: requestIDOf(c), JobID: res.JobID, DocumentType: docType, Text: res.Text})
+	return c.JSON(pictotextResult{
+		RequestID: requestIDOf(c), JobID: res.JobID, DocumentType: docType, Text: res.Text, extraOutputs: extrasOf(res),
+	})
 }
 
 // formImage reads the multipart file part named field, in full.
@@ -168,56 +188,8 @@ func decodeBase64Image(s string, maxBytes int) ([]byte, error) {
 	return b, nil
 }
 
-// jobOptions are a request's optional recognition settings.
-type jobOptions struct {
-	languages   []string
-	pageSegMode int
-	whitelist   string
-}
-
-// Bounds of the options, checked here so a malformed request is refused
-// before its key is charged; the worker checks the languages against what
-// is installed.
-const (
-	maxLanguages   = 8
-	maxLanguageLen = 32
-)
-
-// parseOptions reads the optional fields languages ("eng+spa"),
-// pageSegMode (1, or 3 to 13) and whitelist, reporting every bad one.
-func parseOptions(languages, pageSegMode, whitelist string) (jobOptions, error) {
-	var o jobOptions
-	var problems []string
-	if languages = strings.TrimSpace(languages); languages != "" {
-		o.languages = strings.Split(languages, "+")
-		ok := len(o.languages) <= maxLanguages
-		for _, l := range o.languages {
-			ok = ok && l != "" && len(l) <= maxLanguageLen && strings.IndexFunc(l, func(r rune) bool {
-				return !(r == '_' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
-			}) < 0
-		}
-		if !ok {
-			problems = append(problems, "languages must be up to 8 Tesseract language codes joined with +, such as eng+spa")
-		}
-	}
-	if pageSegMode = strings.TrimSpace(pageSegMode); pageSegMode != "" {
-		n, err := strconv.Atoi(pageSegMode)
-		if err != nil || n < contracts.PageSegModeMin || n > contracts.PageSegModeMax || n == 2 {
-			problems = append(problems, "pageSegMode must be 1 or 3 to 13 (Tesseract's page segmentation modes)")
-		}
-		o.pageSegMode = n
-	}
-	o.whitelist = whitelist
-	if len(whitelist) > contracts.MaxWhitelist || !utf8.ValidString(whitelist) || strings.IndexFunc(whitelist, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
-		problems = append(problems, "whitelist must be at most 256 bytes of printable characters")
-	}
-	if len(problems) > 0 {
-		return jobOptions{}, apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, strings.Join(problems, "; "))
-	}
-	return o, nil
-}
-
-// recognize checks the image, verifies the key and runs the OCR job.
+// recognize checks the image and the languages, verifies the key and runs
+// the OCR job.
 func (a *api) recognize(c *fiber.Ctx, key string, img []byte, opts jobOptions, route string) (contracts.OCRResult, error) {
 	switch {
 	case len(img) == 0:
@@ -231,6 +203,9 @@ func (a *api) recognize(c *fiber.Ctx, key string, img []byte, opts jobOptions, r
 	// fasthttp never cancels a handler, so every call gets its own deadline.
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.CallTimeout)
 	defer cancel()
+	if err := a.checkLanguages(ctx, opts.languages); err != nil {
+		return contracts.OCRResult{}, err
+	}
 	v, err := a.verify(ctx, c, key, route)
 	if err != nil {
 		return contracts.OCRResult{}, err
@@ -238,7 +213,7 @@ func (a *api) recognize(c *fiber.Ctx, key string, img []byte, opts jobOptions, r
 	job := contracts.OCRJob{
 		JobID: newID("job"), RequestID: requestIDOf(c), Producer: "ingress",
 		KeyID: v.KeyID, OwnerID: v.ExternalID, SubmittedAt: a.cfg.Now().UnixMilli(),
-		Languages: opts.languages, PageSegMode: opts.pageSegMode, Whitelist: opts.whitelist,
+		Languages: opts.languages, PageSegMode: opts.pageSegMode, Whitelist: opts.whitelist, Outputs: opts.outputs,
 	}
 	c.Set("X-Job-Id", job.JobID)
 	jobCtx, cancelJob := context.WithTimeout(context.Background(), a.cfg.SyncWait+a.cfg.CallTimeout)
