@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/otiai10/gosseract/v2"
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/cer"
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/config"
@@ -37,11 +38,13 @@ var benchLangs = []string{"eng", "spa"}
 // was filtered out with -bench). With -count, each sub-benchmark repeats
 // before the next starts, so every worker run is compared with the last
 // pooled one: repeat the whole command instead for interleaved runs.
-var pooledRate float64
+var pooledRate, gosseractRate float64
 
 // BenchmarkThroughput compares, on one page of text, the worker with the
 // limit it could reach in process (one engine per CPU, recognising in a
-// loop) and with the tesseract program run once per image. Only ratios
+// loop: "pooled"), with the same loop of gosseract clients, the wrapper
+// the worker's engine replaced ("gosseract"), and with the tesseract
+// program run once per image ("cli"). Only ratios
 // within one run mean anything, and on a shared machine images/s varies
 // from run to run far more than cpu-ms/image does.
 //
@@ -49,11 +52,15 @@ var pooledRate float64
 func BenchmarkThroughput(b *testing.B) {
 	page := benchPage(b)
 	slots := runtime.NumCPU()
+	b.Run("gosseract", func(b *testing.B) { gosseractRate = benchGosseract(b, page, slots) })
 	b.Run("pooled", func(b *testing.B) { pooledRate = benchPooled(b, page, slots) })
 	b.Run("worker", func(b *testing.B) {
 		rate := benchWorker(b, page, slots)
 		if pooledRate > 0 {
 			b.ReportMetric(rate/pooledRate, "x-pooled")
+		}
+		if gosseractRate > 0 {
+			b.ReportMetric(rate/gosseractRate, "x-gosseract")
 		}
 	})
 	b.Run("cli", func(b *testing.B) { benchCLI(b, page, slots) })
@@ -92,6 +99,33 @@ func benchPooled(b *testing.B, page []byte, slots int) float64 {
 	stop := measure(b, syscall.RUSAGE_SELF)
 	spread(b, slots, func(slot int) error {
 		text, err := engines[slot].Recognize(page, benchLangs)
+		if err != nil {
+			return err
+		}
+		return checkText(text)
+	})
+	return stop()
+}
+
+// benchGosseract is benchPooled with gosseract clients, set up as the
+// engine sets Tesseract up (automatic page segmentation, quiet), each
+// asked for the text once per image.
+func benchGosseract(b *testing.B, page []byte, slots int) float64 {
+	clients := make([]*gosseract.Client, slots)
+	for i := range clients {
+		c := gosseract.NewClient()
+		b.Cleanup(func() { _ = c.Close() })
+		if err := errors.Join(c.SetLanguage(benchLangs...), c.SetVariable("tessedit_pageseg_mode", "3"), c.DisableOutput()); err != nil {
+			b.Fatal(err)
+		}
+		clients[i] = c
+	}
+	stop := measure(b, syscall.RUSAGE_SELF)
+	spread(b, slots, func(slot int) error {
+		if err := clients[slot].SetImageFromBytes(page); err != nil {
+			return err
+		}
+		text, err := clients[slot].Text()
 		if err != nil {
 			return err
 		}
