@@ -84,6 +84,8 @@ type Reading struct {
 	Words, Lines []Box
 	// HOCR is the page's ocr_page div; TSV its rows, without a header.
 	HOCR, TSV string
+	// conf is Tesseract's mean word confidence, 0 to 100.
+	conf int
 }
 
 // Box is a recognised word or line on page Page (from 1).
@@ -136,8 +138,41 @@ func (e *Engine) recognize(img []byte, page int, o Options) (Reading, error) {
 		return Reading{}, err
 	}
 	if o.PageSegMode == 0 && o.Whitelist == "" && mayBeTurned(r.Text, langs) {
-		return e.readTurned(r, page, o)
+		if r, err = e.readTurned(r, page, o); err != nil {
+			return Reading{}, err
+		}
 	}
+	if h.Width*h.Height <= tinyPixels && r.conf < tinyConfidence {
+		return e.readEnlarged(img, r, page, o)
+	}
+	return r, nil
+}
+
+// A tiny image whose letters are a few pixels high loses them: Tesseract
+// finds no text, or reads garbage, where the same image enlarged reads
+// right. An image of at most tinyPixels whose reading is unsure (mean word
+// confidence under tinyConfidence) is read again enlarged tinyScale times,
+// and the surer reading kept, with its boxes in the original's pixels.
+const (
+	tinyPixels     = 300 * 300
+	tinyConfidence = 80
+	tinyScale      = 3
+)
+
+// readEnlarged reads img again enlarged tinyScale times and returns that
+// reading if it is surer than first.
+func (e *Engine) readEnlarged(img []byte, first Reading, page int, o Options) (Reading, error) {
+	if err := e.api.SetImageScaled(img, tinyScale); err != nil {
+		return Reading{}, fmt.Errorf("enlarge a tiny image: %w", err)
+	}
+	r, err := e.read(page, o)
+	if err != nil {
+		return Reading{}, err
+	}
+	if r.conf <= first.conf {
+		return first, nil
+	}
+	shrink(&r, tinyScale)
 	return r, nil
 }
 
@@ -153,6 +188,9 @@ func (e *Engine) read(page int, o Options) (Reading, error) {
 	var r Reading
 	var err error
 	if r.Text, err = e.api.Text(); err != nil {
+		return Reading{}, err
+	}
+	if r.conf, err = e.api.MeanConfidence(); err != nil {
 		return Reading{}, err
 	}
 	boxes := func(l tess.Level) ([]Box, error) {

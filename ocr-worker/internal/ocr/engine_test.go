@@ -2,14 +2,17 @@ package ocr
 
 import (
 	"context"
+	"image"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/cer"
+	"github.com/ocrstack/ocrstack/ocr-worker/internal/tess"
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/testimage"
 	"github.com/stretchr/testify/require"
+	xdraw "golang.org/x/image/draw"
 )
 
 var (
@@ -224,4 +227,44 @@ func TestReadDeadline(t *testing.T) {
 	text, err := e.Recognize(testimage.TextPNG(t, "Next page"), engSpa)
 	require.NoError(t, err)
 	require.Equal(t, "Next page", strings.TrimSpace(text))
+}
+
+// TestReadTinyImage: text a few pixels high, which Tesseract misreads or
+// misses at its size, is read from the image enlarged, and its boxes are in
+// the tiny image's pixels.
+func TestReadTinyImage(t *testing.T) {
+	e := newEngine(t, engSpa)
+	src := testimage.Render(t, "Invoice number 2041", "Total due 330.50")
+	// Unenlarged, Tesseract reads "Invoice number 2041 REPASA" at 0.2 (CER
+	// 0.4) and nothing at 0.15.
+	for _, c := range []struct{ scale, maxCER float64 }{{0.2, 0.05}, {0.15, 0.2}} {
+		scale := c.scale
+		b := src.Bounds()
+		tiny := image.NewGray(image.Rect(0, 0, int(float64(b.Dx())*scale), int(float64(b.Dy())*scale)))
+		xdraw.CatmullRom.Scale(tiny, tiny.Bounds(), src, b, xdraw.Src, nil)
+		doc, err := e.ReadWith(testimage.Encode(t, tiny, testimage.PNG), Options{Languages: engSpa, Words: true, TSV: true})
+		require.NoError(t, err)
+		require.LessOrEqual(t, cer.Rate(doc.Text, "Invoice number 2041 Total due 330.50"), c.maxCER, "at %.2f: %q", scale, doc.Text)
+		require.NotEmpty(t, doc.Words)
+		for _, w := range doc.Words {
+			require.True(t, w.Left >= 0 && w.Right <= tiny.Bounds().Dx() && w.Top >= 0 && w.Bottom <= tiny.Bounds().Dy(),
+				"%+v outside %v", w, tiny.Bounds())
+		}
+		last := strings.Split(strings.TrimSpace(doc.TSV), "\n")
+		cols := strings.Split(last[len(last)-1], "\t")
+		left, _ := strconv.Atoi(cols[6])
+		require.Less(t, left, tiny.Bounds().Dx(), "TSV in the tiny image's pixels: %q", last[len(last)-1])
+	}
+}
+
+func TestShrink(t *testing.T) {
+	r := Reading{
+		Words: []Box{{Page: 1, Box: tess.Box{Text: "a", Left: 30, Top: 31, Right: 61, Bottom: 90}}},
+		HOCR:  "<span class='ocr_line' title=\"bbox 30 31 61 90; baseline 0.01 -7; x_size 36; x_descenders 9.5; x_ascenders 9\">",
+		TSV:   "5\t1\t1\t1\t1\t1\t30\t31\t31\t59\t96.5\ta\n",
+	}
+	shrink(&r, 3)
+	require.Equal(t, tess.Box{Text: "a", Left: 10, Top: 10, Right: 21, Bottom: 30}, r.Words[0].Box)
+	require.Equal(t, "<span class='ocr_line' title=\"bbox 10 10 21 30; baseline 0.01 -2; x_size 12.00; x_descenders 3.17; x_ascenders 3.00\">", r.HOCR)
+	require.Equal(t, "5\t1\t1\t1\t1\t1\t10\t10\t11\t20\t96.5\ta\n", r.TSV)
 }

@@ -1,6 +1,9 @@
 package ocr
 
 import (
+	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/tess"
@@ -67,4 +70,61 @@ func hocrDocument(pages []string) string {
 	}
 	b.WriteString(" </body>\n</html>\n")
 	return b.String()
+}
+
+// shrink turns the positions in r, read from an image enlarged scale
+// times, into positions in the original image: boxes, hOCR bounding boxes,
+// baselines and font sizes, and TSV's left, top, width and height.
+func shrink(r *Reading, scale int) {
+	for _, bs := range [][]Box{r.Words, r.Lines} {
+		for i := range bs {
+			b := &bs[i].Box
+			b.Left, b.Top, b.Right, b.Bottom = b.Left/scale, b.Top/scale, ceilDiv(b.Right, scale), ceilDiv(b.Bottom, scale)
+		}
+	}
+	r.HOCR = hocrBBox.ReplaceAllStringFunc(r.HOCR, func(m string) string {
+		f := strings.Fields(m)
+		return fmt.Sprintf("bbox %d %d %d %d", atoi(f[1])/scale, atoi(f[2])/scale, ceilDiv(atoi(f[3]), scale), ceilDiv(atoi(f[4]), scale))
+	})
+	r.HOCR = hocrBaseline.ReplaceAllStringFunc(r.HOCR, func(m string) string {
+		f := strings.Fields(m)
+		return fmt.Sprintf("baseline %s %d", f[1], atoi(f[2])/scale)
+	})
+	r.HOCR = hocrSize.ReplaceAllStringFunc(r.HOCR, func(m string) string {
+		f := strings.Fields(m)
+		v, _ := strconv.ParseFloat(f[1], 64)
+		return f[0] + " " + strconv.FormatFloat(v/float64(scale), 'f', 2, 64)
+	})
+	if r.TSV != "" {
+		rows := strings.Split(strings.TrimSuffix(r.TSV, "\n"), "\n")
+		for i, row := range rows {
+			cols := strings.Split(row, "\t")
+			if len(cols) < 10 {
+				continue
+			}
+			for c := 6; c <= 9; c++ { // left, top, width, height
+				if c < 8 {
+					cols[c] = strconv.Itoa(atoi(cols[c]) / scale)
+				} else {
+					cols[c] = strconv.Itoa(ceilDiv(atoi(cols[c]), scale))
+				}
+			}
+			rows[i] = strings.Join(cols, "\t")
+		}
+		r.TSV = strings.Join(rows, "\n") + "\n"
+	}
+}
+
+// Positions in Tesseract's hOCR titles.
+var (
+	hocrBBox     = regexp.MustCompile(`bbox -?\d+ -?\d+ -?\d+ -?\d+`)
+	hocrBaseline = regexp.MustCompile(`baseline -?[\d.]+ -?\d+`)
+	hocrSize     = regexp.MustCompile(`x_(?:size|descenders|ascenders) [\d.]+`)
+)
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }

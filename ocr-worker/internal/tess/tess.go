@@ -95,6 +95,14 @@ func (a *API) SetVariable(name, value string) error {
 // the next Recognize reads. It wraps ErrDecode when Leptonica cannot decode
 // it.
 func (a *API) SetImage(img []byte) error {
+	return a.SetImageScaled(img, 1)
+}
+
+// SetImageScaled is SetImage with the image enlarged scale times (linear
+// interpolation; pixel replication for 1-bit images): tiny text reads
+// better larger. Boxes, hOCR and TSV are then in the enlarged image's
+// pixels.
+func (a *API) SetImageScaled(img []byte, scale int) error {
 	if a.h == nil {
 		return ErrClosed
 	}
@@ -104,6 +112,14 @@ func (a *API) SetImage(img []byte) error {
 	pix := C.pixReadMem((*C.l_uint8)(unsafe.Pointer(&img[0])), C.size_t(len(img)))
 	if pix == nil {
 		return fmt.Errorf("%w (%d bytes)", ErrDecode, len(img))
+	}
+	if scale > 1 {
+		scaled := C.pixScale(pix, C.l_float32(scale), C.l_float32(scale))
+		C.pixDestroy(&pix)
+		if scaled == nil {
+			return fmt.Errorf("tesseract: enlarge the image %d times failed", scale)
+		}
+		pix = scaled
 	}
 	a.clearImage()
 	a.pix = pix
@@ -152,6 +168,15 @@ func (a *API) Recognize(deadline time.Time) error {
 	}
 	a.recognized = true
 	return nil
+}
+
+// MeanConfidence is the mean of the recognised words' confidences, 0 to
+// 100 (0 when there are none).
+func (a *API) MeanConfidence() (int, error) {
+	if err := a.ready(); err != nil {
+		return 0, err
+	}
+	return int(C.TessBaseAPIMeanTextConf(a.h)), nil
 }
 
 // Text is the recognised text, as the tesseract command prints it.
