@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/otiai10/gosseract/v2"
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/cer"
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/config"
@@ -27,6 +26,7 @@ import (
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/ompenv"
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/streams"
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/testimage"
+	"github.com/otiai10/gosseract/v2"
 )
 
 // benchLangs are the worker's default languages, used by every
