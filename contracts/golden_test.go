@@ -46,6 +46,8 @@ func TestGolden(t *testing.T) {
 			Identity:   &Identity{ID: "id_1", ExternalID: "ada@example.com", Meta: json.RawMessage(`{"plan":"free"}`)},
 			Roles:      []string{"admin"}, Permissions: []string{"ocr.run"},
 		}},
+		{"refund_request", &RefundRequest{KeyID: "key_3ZbV9", IdempotencyKey: "job_1", Reason: "job failed: UNREADABLE_IMAGE"}},
+		{"refund_response", &RefundResponse{Refunded: true, Credits: ptr(int64(100))}},
 		{"key_ref", &KeyRef{KeyID: "key_3ZbV9"}},
 		{"whoami_request", &WhoamiRequest{Key: "ocr_4XJ8s"}},
 		{"key_info", &KeyInfo{
@@ -99,6 +101,12 @@ func TestGolden(t *testing.T) {
 			Lines: []TextBox{{Page: 1, Text: "Hello world", Confidence: 95.875, X: 10, Y: 12, Width: 172, Height: 20}},
 			HOCR:  "<div class='ocr_page' id='page_1'></div>", TSV: "level\tpage_num\n1\t1\n"}},
 		{"job_progress", &JobProgress{JobID: "job_2", Page: 3, Pages: 12, At: 1767225600400}},
+		{"job_record", &JobRecord{
+			JobID: "job_1", RequestID: "req_1", KeyID: "key_3ZbV9", OwnerID: "ada@example.com", Status: JobRunning,
+			SubmittedAt: 1767225600000, StartedAt: 1767225600100, Progress: &RecordProgress{Page: 3, Pages: 12},
+			CallbackURL: "https://example.com/hooks/ocr",
+		}},
+		{"job_record_queued", &JobRecord{JobID: "job_2", KeyID: "key_3ZbV9", Status: JobQueued, SubmittedAt: 1767225600000}},
 		{"ocr_result_failed", &OCRResult{JobID: "job_1", Status: JobFailed, Error: &Error{Code: CodeUnreadableImage, Message: "the image could not be decoded"}, CompletedAt: 1767225600500}},
 		{"verification_event", &VerificationEvent{
 			EventID: "evt_1", Time: 1767225600000, RequestID: "req_1", KeyID: "key_3ZbV9", APIID: "api_ocr",

@@ -25,6 +25,9 @@ const (
 	SubjectKeysDelete        = "keys.v1.delete"
 	SubjectKeysReroll        = "keys.v1.reroll"
 	SubjectKeysList          = "keys.v1.list"
+	// SubjectKeysRefund takes RefundRequest: it gives back what a VALID
+	// verification made with an idempotency key spent.
+	SubjectKeysRefund = "keys.v1.refund"
 
 	SubjectIdentitiesCreate = "identities.v1.create"
 	SubjectIdentitiesGet    = "identities.v1.get"
@@ -130,6 +133,17 @@ const (
 const (
 	KeysBucket     = "ocr_keys"
 	KeyStateBucket = "ocr_key_state"
+)
+
+// HTTP Idempotency-Key records, in a key-value bucket owned by the ingress
+// (the only reader and writer): one entry per API key and Idempotency-Key
+// header value, naming the first request's job, for IdempotencyMaxAge.
+const (
+	IdempotencyBucket = "ocr_idempotency"
+	// IdempotencyMaxAge is how long an Idempotency-Key is remembered: as
+	// long as a job's result is kept (ResultsMaxAge), so a retry within it
+	// can be answered with the first request's result.
+	IdempotencyMaxAge = 24 * time.Hour
 )
 
 // NATS message headers set by this platform. Nats-Msg-Id is NATS's own.

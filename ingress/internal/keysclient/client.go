@@ -35,6 +35,17 @@ func (c *Client) Verify(ctx context.Context, req contracts.VerifyKeyRequest) (co
 	return resp, err
 }
 
+// Refund gives back the credits that the VALID verification of key
+// req.KeyID made with idempotency key req.IdempotencyKey (the job id the
+// ingress verified with) spent, at most once: Refunded is false for a
+// repeat, for a denied verification and past contracts.RefundWindow, so a
+// refund is safe to retry on ErrUnavailable.
+func (c *Client) Refund(ctx context.Context, req contracts.RefundRequest) (contracts.RefundResponse, error) {
+	var resp contracts.RefundResponse
+	err := c.Call(ctx, contracts.SubjectKeysRefund, req, &resp)
+	return resp, err
+}
+
 // Create creates a key and returns it, the only time it is ever returned.
 func (c *Client) Create(ctx context.Context, req contracts.CreateKeyRequest) (contracts.CreateKeyResponse, error) {
 	var resp contracts.CreateKeyResponse

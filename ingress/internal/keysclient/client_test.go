@@ -76,3 +76,21 @@ func TestCall(t *testing.T) {
 	require.ErrorIs(t, err, ErrUnavailable)
 	require.False(t, errors.As(err, &ce))
 }
+
+// TestRefund checks that Refund sends a RefundRequest on SubjectKeysRefund
+// and decodes the RefundResponse.
+func TestRefund(t *testing.T) {
+	nc := startNATS(t)
+	c := New(nc, time.Second)
+	var gotBody string
+	_, err := nc.Subscribe(contracts.SubjectKeysRefund, func(m *nats.Msg) {
+		gotBody = string(m.Data)
+		_ = m.Respond([]byte(`{"refunded":true,"credits":10}`))
+	})
+	require.NoError(t, err)
+	got, err := c.Refund(context.Background(), contracts.RefundRequest{KeyID: "key_1", IdempotencyKey: "job_1", Reason: "job failed"})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"keyId":"key_1","idempotencyKey":"job_1","reason":"job failed"}`, gotBody)
+	ten := int64(10)
+	require.Equal(t, contracts.RefundResponse{Refunded: true, Credits: &ten}, got)
+}

@@ -198,3 +198,21 @@ func FuzzDecodeRatelimit(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeRefund checks the refund decoder and validator never panic,
+// and that a request they accept names a valid key id and an idempotency
+// key a verification could have used.
+func FuzzDecodeRefund(f *testing.F) {
+	f.Add([]byte(`{"keyId":"key_1","idempotencyKey":"job_1","reason":"job failed"}`))
+	f.Add([]byte(`{"keyId":"a.>","idempotencyKey":""}`))
+	f.Add([]byte(`{"keyId":1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, ok := fuzzDecode[contracts.RefundRequest](b)
+		if !ok || validateRefund(r) != nil {
+			return
+		}
+		if !store.ValidID(r.KeyID) || r.IdempotencyKey == "" || len(r.IdempotencyKey) > maxRequestIDLen || len(r.Reason) > maxReasonLength {
+			t.Fatalf("accepted %+v", r)
+		}
+	})
+}

@@ -1,7 +1,7 @@
 // Package service serves keyservice's operations over NATS request/reply
 // with the micro framework, one endpoint per subject in contracts: keys
 // (create, verify, get, whoami, update, updateCredits, delete, reroll,
-// list), identities (create, get, update, delete, list) and standalone rate
+// list, refund), identities (create, get, update, delete, list) and standalone rate
 // limits (limit, multiLimit), all in queue group contracts.KeyServiceQueue,
 // so any number of replicas share the load. Every verification but an
 // idempotent replay emits one contracts.VerificationEvent.
@@ -113,6 +113,7 @@ func (s *Service) endpoints() []endpoint {
 		{"delete", contracts.SubjectKeysDelete, handle(s, s.deleteKey)},
 		{"reroll", contracts.SubjectKeysReroll, handle(s, s.rerollKey)},
 		{"list", contracts.SubjectKeysList, handle(s, s.listKeys)},
+		{"refund", contracts.SubjectKeysRefund, handle(s, s.refund)},
 		{"identitiesCreate", contracts.SubjectIdentitiesCreate, handle(s, s.createIdentity)},
 		{"identitiesGet", contracts.SubjectIdentitiesGet, handle(s, s.getIdentity)},
 		{"identitiesUpdate", contracts.SubjectIdentitiesUpdate, handle(s, s.updateIdentity)},

@@ -246,14 +246,14 @@ func decideAll(home string, group []*ask, work *Doc, seen map[string]entry, res 
 			work.Identity = identNext
 		}
 		if pk != "" {
-			rb, err := json.Marshal(seenOf(sid, a.requestID, a.now, out))
+			rb, err := json.Marshal(seenOf(home, sid, a.requestID, a.now, in.Cost, out))
 			if err != nil {
 				return nil, false, nil, err
 			}
 			// Written only if still as read (absent, unless read after a
 			// failed commit): of two replicas given one idempotency key,
 			// one commits and the other re-reads and replays.
-			ws = append(ws, write{key: pk, value: rb, rev: seen[pk].rev, ttl: SeenWindow, cached: true})
+			ws = append(ws, write{key: pk, value: rb, rev: seen[pk].rev, ttl: keepSeen, cached: true})
 			wrote[pk] = i
 		}
 	}

@@ -12,10 +12,16 @@ import (
 // Bounds of what a Doc remembers.
 const (
 	// SeenWindow is how long a verification's idempotency key is
-	// remembered: a repeat within it returns the first outcome and spends
+	// replayed: a repeat within it returns the first outcome and spends
 	// nothing. Each is its own state entry ("p.<tag>"), committed with the
 	// spend and expiring by TTL, so there is no bound on how many.
 	SeenWindow = 10 * time.Minute
+	// keepSeen is how long an idempotency record is kept: for replays
+	// within SeenWindow, and for a refund of its charge within
+	// contracts.RefundWindow (25 hours), which makes it the longer. Every
+	// spending verification with an idempotency key therefore keeps one
+	// entry of about 300 bytes in the state bucket that long.
+	keepSeen = max(SeenWindow, contracts.RefundWindow)
 	// movedKeep is how long a forwarding mark outlives a move: far longer
 	// than any request that read the record before the move can take.
 	movedKeep = 10 * time.Minute
@@ -50,17 +56,28 @@ type Moved struct {
 
 // Seen is an idempotency record: the outcome of a spending (so VALID)
 // verification, kept under "p.<tag(state id, idempotency key)>" for
-// SeenWindow, so a retry gets the same answer and spends nothing.
+// keepSeen, so a retry within SeenWindow gets the same answer and spends
+// nothing, and a refund within contracts.RefundWindow can give back what
+// it spent, once.
 type Seen struct {
 	State string `json:"s"`
 	// Request is the request id, or a tag of it when longer than 32 bytes.
 	Request string `json:"r"`
 	At      int64  `json:"t"`
-	// Credits and IdentityCredits are the balances the outcome reported.
+	// Credits and IdentityCredits are the balances the outcome reported:
+	// each is set exactly when that budget's credits were charged.
 	Credits         *int64 `json:"k,omitempty"`
 	IdentityCredits *int64 `json:"i,omitempty"`
 	// Limits are the outcome's rate-limit results, in order.
 	Limits []seenLimit `json:"l,omitempty"`
+	// Cost is the credits charged; nil in a record written before refunds
+	// existed, which cannot be refunded.
+	Cost *int64 `json:"c,omitempty"`
+	// Doc is the state entry the budgets were charged in, so identity
+	// credits are only given back to the identity that paid them.
+	Doc string `json:"d,omitempty"`
+	// Refunded is when the charge was given back (unix ms); 0 if never.
+	Refunded int64 `json:"x,omitempty"`
 }
 
 // seenLimit is a passed contracts.RatelimitResult in short JSON.
@@ -129,9 +146,11 @@ func (s Seen) outcome() limits.Outcome {
 	return out
 }
 
-// seenOf records a spending (so VALID) verification's outcome.
-func seenOf(sid, req string, now int64, out limits.Outcome) Seen {
-	s := Seen{State: sid, Request: requestKey(req), At: now, Credits: out.Credits, IdentityCredits: out.IdentityCredits}
+// seenOf records a spending (so VALID) verification's outcome: what it
+// charged (cost, in Doc doc) and what it answered.
+func seenOf(doc, sid, req string, now, cost int64, out limits.Outcome) Seen {
+	s := Seen{State: sid, Request: requestKey(req), At: now, Credits: out.Credits, IdentityCredits: out.IdentityCredits,
+		Cost: &cost, Doc: doc}
 	for _, r := range out.Ratelimits {
 		s.Limits = append(s.Limits, seenLimit{ID: r.ID, Name: r.Name, Limit: r.Limit, Duration: r.Duration,
 			Remaining: r.Remaining, Reset: r.Reset, AutoApply: r.AutoApply})

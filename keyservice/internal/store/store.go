@@ -15,6 +15,8 @@
 //	k.<stateId>               Doc holding one key's budget (a key without identity)
 //	i.<identityId>            Doc holding the identity's budget and the budgets of all its keys
 //	rl.<tag(namespace,identifier)>  limits.Window of a standalone rate limit, expiring with it
+//	p.<tag(stateId,idempotency key)>  Seen: what a verification with an idempotency key
+//	                          answered and charged, for replays and one refund (refund.go)
 //
 // A tag is the first 128 bits of a SHA-256, in hex, so any string makes a
 // valid KV key. The plaintext key is never stored: only its hash and start.

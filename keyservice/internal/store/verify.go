@@ -34,10 +34,10 @@ type Verification struct {
 // and every concurrent caller therefore agrees: no more is admitted than
 // the limits and credits allow. A spending verification with an idempotency
 // key (requestID here) is remembered in its own entry, committed in the same
-// atomic batch as the spend and expiring after SeenWindow, so the same
-// idempotency key within SeenWindow gets the same answer without spending
-// again, however many verifications come in between. An unknown key is
-// ErrNotFound.
+// atomic batch as the spend and kept for keepSeen, so the same idempotency
+// key within SeenWindow gets the same answer without spending again,
+// however many verifications come in between, and Refund can give the
+// charge back. An unknown key is ErrNotFound.
 //
 // The record and identity come from this replica's caches, and the
 // verification joins the others waiting for the same Doc: see group.go.
@@ -126,12 +126,12 @@ func (s *Store) verifyAlone(ctx context.Context, a *ask) (Verification, error) {
 			// The spend and its idempotency record commit together, the
 			// record only if still absent: of two concurrent verifications
 			// with one idempotency key, one commits and the other retries
-			// and replays. The record expires after SeenWindow.
-			rb, err := json.Marshal(seenOf(sid, requestID, now, out))
+			// and replays. The record expires after keepSeen.
+			rb, err := json.Marshal(seenOf(loc.key, sid, requestID, now, in.Cost, out))
 			if err != nil {
 				return Verification{}, err
 			}
-			ws = append(ws, write{key: idempotencyKey(sid, requestID), value: rb, rev: idem.rev, ttl: SeenWindow})
+			ws = append(ws, write{key: idempotencyKey(sid, requestID), value: rb, rev: idem.rev, ttl: keepSeen})
 		}
 		err = s.state.commit(ctx, ws...)
 		if errors.Is(err, errRevision) {

@@ -1,0 +1,150 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/keyservice/internal/limits"
+)
+
+// Refunded is the result of Refund.
+type Refunded struct {
+	// Refunded is true for the one Refund that settled the verification.
+	Refunded bool
+	// Record is the key refunded, when it was found.
+	Record Record
+	// Credits is the key's balance after the refund; nil when unlimited or
+	// when nothing was refunded.
+	Credits *int64
+}
+
+// Refund gives back what the VALID verification of key keyID made with
+// idempotency key req spent: its cost, to the key's credits and to its
+// identity's if it charged those, as they are at now with refills due
+// applied, up to limits.MaxCredits. Rate-limit windows are not given back.
+//
+// The idempotency record is marked refunded in the same atomic batch, with
+// a compare-and-set on both entries, as the Doc the credits go back to, so
+// a verification is refunded at most once, whatever races it: a retried or
+// concurrent Refund finds the mark (or loses the compare-and-set, re-reads
+// and then finds it) and refunds nothing. The record keeps replaying the
+// verification's first answer within SeenWindow: a refunded verification
+// is not spent again by its retry.
+//
+// Nothing is refunded, without an error, when the key is gone, when no
+// spending verification with req is remembered (never made, denied, which
+// spends nothing, or older than contracts.RefundWindow), or when it was
+// made before records carried their cost. What no longer applies is not
+// given back, though the refund still settles the verification: identity
+// credits when the key moved to another Doc since, credits now unlimited,
+// and credits that a replace refill has restored since the charge.
+//
+// The write changes the Doc's revision, so any replica's cached copy
+// (group.go) fails its next compare-and-set and is read again; this
+// replica forgets its copy at once. Like a top-up, a refund can thus take
+// up to stateFresh to lift another replica's USAGE_EXCEEDED.
+func (s *Store) Refund(ctx context.Context, keyID, req string, now int64) (Refunded, error) {
+	rec, err := s.refundKey(ctx, keyID)
+	if errors.Is(err, ErrNotFound) {
+		return Refunded{}, nil
+	}
+	if err != nil {
+		return Refunded{}, err
+	}
+	sid := rec.State()
+	pk := idempotencyKey(sid, req)
+	for range maxAttempts {
+		e, err := s.state.get(ctx, pk)
+		if err != nil {
+			return Refunded{}, err
+		}
+		seen, ok, err := refundable(e, now)
+		if err != nil || !ok {
+			return Refunded{Record: rec}, err
+		}
+		loc, err := s.locate(ctx, rec.home(), sid)
+		if errors.Is(err, errNoState) {
+			return Refunded{Record: rec}, nil
+		}
+		if err != nil {
+			return Refunded{}, err
+		}
+		doc := loc.doc.clone()
+		ks := doc.Keys[sid]
+		if seen.Credits != nil {
+			ks.Budget = giveBack(ks.Budget, *seen.Cost, seen.At, now)
+		}
+		doc.Keys[sid] = ks
+		if seen.IdentityCredits != nil && seen.Doc == loc.key && doc.Identity != nil {
+			b := giveBack(*doc.Identity, *seen.Cost, seen.At, now)
+			doc.Identity = &b
+		}
+		db, err := doc.encode(now)
+		if err != nil {
+			return Refunded{}, err
+		}
+		seen.Refunded = now
+		sb, err := json.Marshal(seen)
+		if err != nil {
+			return Refunded{}, fmt.Errorf("encode idempotency record: %w", err)
+		}
+		// The record keeps its expiry: it is due keepSeen after the charge.
+		ttl := max(keepSeen-time.Duration(now-seen.At)*time.Millisecond, time.Second)
+		err = s.state.commit(ctx, write{key: loc.key, value: db, rev: loc.rev}, write{key: pk, value: sb, rev: e.rev, ttl: ttl})
+		if errors.Is(err, errRevision) {
+			continue
+		}
+		if err != nil {
+			return Refunded{}, err
+		}
+		return Refunded{Refunded: true, Record: rec, Credits: ks.Credits}, nil
+	}
+	return Refunded{}, fmt.Errorf("refund %s: %w", keyID, ErrContention)
+}
+
+// refundKey returns the record of key keyID, or, for an old key rerolled
+// into another and still in its grace period, the new key's: both spend
+// from one budget, under one state id.
+func (s *Store) refundKey(ctx context.Context, keyID string) (Record, error) {
+	rec, _, err := s.keyByIDAny(ctx, keyID)
+	if err != nil || !rec.IsAlias() {
+		return rec, err
+	}
+	rec, _, err = s.record(ctx, rec.AliasOf)
+	return rec, err
+}
+
+// refundable reads an idempotency record for a refund at now: ok when it
+// charged something that can still be given back.
+func refundable(e entry, now int64) (Seen, bool, error) {
+	if !e.live {
+		return Seen{}, false, nil
+	}
+	var seen Seen
+	if err := json.Unmarshal(e.value, &seen); err != nil {
+		return Seen{}, false, fmt.Errorf("%w: idempotency record: %v", ErrCorrupt, err)
+	}
+	ok := seen.Refunded == 0 && seen.Cost != nil && now-seen.At < contracts.RefundWindow.Milliseconds()
+	return seen, ok, nil
+}
+
+// giveBack returns b, refills due at now applied, with cost credits
+// charged at `at` given back. Unlimited credits stay so, and a charge
+// made before the balance was last reset (a replace refill, or the start
+// of its refill schedule) is not given back: the reset undid it already.
+func giveBack(b limits.Budget, cost, at, now int64) limits.Budget {
+	b = b.Refilled(now)
+	if b.Credits == nil {
+		return b
+	}
+	if b.Refill != nil && b.Refill.Mode != contracts.RefillAdd && b.RefilledAt > at {
+		return b
+	}
+	c := min(*b.Credits+cost, limits.MaxCredits)
+	b.Credits = &c
+	return b
+}
