@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ingress/internal/callback"
 	"github.com/ocrstack/ocrstack/ingress/internal/config"
 	"github.com/ocrstack/ocrstack/ingress/internal/httpapi"
 	"github.com/ocrstack/ocrstack/ingress/internal/jobs"
@@ -52,10 +53,23 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	var callbacks *callback.Deliverer
+	if cfg.CallbackSecret != "" {
+		callbacks, err = callback.New(callback.Config{
+			JetStream: js, Records: submitter, Body: httpapi.JobBody, Secret: []byte(cfg.CallbackSecret),
+			Client: callback.NewClient(cfg.CallbackAllowPrivate), Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		if err := callbacks.Start(setupCtx); err != nil {
+			return err
+		}
+	}
 	app := httpapi.New(httpapi.Config{
 		Keys: keysclient.New(nc, cfg.CallTimeout), Jobs: submitter, Logger: log,
 		Ready: readiness(nc), APIID: cfg.APIID, RootKey: cfg.RootKey, MaxImageBytes: cfg.MaxImageBytes,
-		SyncWait: cfg.SyncWait, CallTimeout: cfg.CallTimeout, Trial: trial,
+		SyncWait: cfg.SyncWait, Callbacks: callbacks != nil, CallTimeout: cfg.CallTimeout, Trial: trial,
 		Languages:   workerinfo.New(workerinfo.Config{Conn: nc, Logger: log}),
 		SignupLimit: int64(cfg.SignupLimit), SignupWindow: time.Hour,
 	})
@@ -65,7 +79,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	}
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()
-	log.Info("serving", "addr", "http://"+ln.Addr().String(), "nats", cfg.NATSURL, "v2_api", cfg.RootKey != "")
+	log.Info("serving", "addr", "http://"+ln.Addr().String(), "nats", cfg.NATSURL, "v2_api", cfg.RootKey != "", "callbacks", callbacks != nil)
 
 	select {
 	case err := <-served:
@@ -77,6 +91,11 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	defer cancelShut()
 	if err := app.ShutdownWithContext(shutCtx); err != nil {
 		log.Warn("http shutdown", "err", err)
+	}
+	if callbacks != nil {
+		if err := callbacks.Stop(shutCtx); err != nil {
+			log.Warn("callbacks shutdown", "err", err)
+		}
 	}
 	if err := nc.Drain(); err != nil {
 		log.Warn("drain", "err", err)

@@ -36,6 +36,10 @@ const (
 	Conflict             Reason = "CONFLICT"
 	TooManyPages         Reason = "TOO_MANY_PAGES"
 	ResultTooLarge       Reason = "RESULT_TOO_LARGE"
+	// CallbacksDisabled: a callbackUrl was given but the server has no
+	// callback secret to sign with.
+	CallbacksDisabled  Reason = "CALLBACKS_DISABLED"
+	InvalidCallbackURL Reason = "INVALID_CALLBACK_URL"
 )
 
 // Error is a public error. Handlers return it; the one error handler renders

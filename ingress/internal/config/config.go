@@ -36,6 +36,15 @@ type Config struct {
 	// hour (the address the connection comes from); default 10, 0 for no
 	// limit.
 	SignupLimit int
+	// CallbackSecret is OCR_CALLBACK_SECRET, at least 32 characters: the
+	// HMAC-SHA256 key job callbacks are signed with. Without it a job naming
+	// a callbackUrl is refused (CALLBACKS_DISABLED). Every replica needs
+	// the same one.
+	CallbackSecret string
+	// CallbackAllowPrivate is OCR_CALLBACK_ALLOW_PRIVATE=true: callbacks may
+	// go to loopback and private addresses (development only; otherwise any
+	// key holder could make the ingress call the internal network).
+	CallbackAllowPrivate bool
 }
 
 // Load reads the configuration through getenv and validates it, reporting
@@ -51,6 +60,14 @@ func Load(getenv func(string) string) (Config, error) {
 	c.CallTimeout = durVar(getenv, "OCR_CALL_TIMEOUT", 3*time.Second, &errs)
 	c.ShutdownTimeout = durVar(getenv, "OCR_SHUTDOWN_TIMEOUT", 30*time.Second, &errs)
 	c.SignupLimit = intVar(getenv, "OCR_SIGNUP_LIMIT", 10, &errs)
+	c.CallbackSecret = getenv("OCR_CALLBACK_SECRET")
+	switch v := getenv("OCR_CALLBACK_ALLOW_PRIVATE"); v {
+	case "", "false":
+	case "true":
+		c.CallbackAllowPrivate = true
+	default:
+		errs = append(errs, fmt.Errorf("OCR_CALLBACK_ALLOW_PRIVATE %q: want true or false", v))
+	}
 	return c, errors.Join(append(errs, c.Validate())...)
 }
 
@@ -65,6 +82,9 @@ func (c Config) Validate() error {
 	}
 	if c.RootKey != "" && len(c.RootKey) < 24 {
 		errs = append(errs, errors.New("OCR_ROOT_KEY: at least 24 characters"))
+	}
+	if c.CallbackSecret != "" && len(c.CallbackSecret) < 32 {
+		errs = append(errs, errors.New("OCR_CALLBACK_SECRET: at least 32 characters"))
 	}
 	if c.MaxImageBytes < 1024 || c.MaxImageBytes > 256<<20 {
 		errs = append(errs, fmt.Errorf("OCR_MAX_IMAGE_BYTES %d: want 1024..268435456", c.MaxImageBytes))

@@ -26,3 +26,35 @@ func TestSignupLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestCallbackSettings checks OCR_CALLBACK_SECRET's minimum length and
+// OCR_CALLBACK_ALLOW_PRIVATE's values.
+func TestCallbackSettings(t *testing.T) {
+	cases := []struct {
+		name, secret, allow string
+		wantErr             string
+		wantAllow           bool
+	}{
+		{"none", "", "", "", false},
+		{"secret", strings.Repeat("s", 32), "", "", false},
+		{"short secret", "short", "", "OCR_CALLBACK_SECRET", false},
+		{"allow private", strings.Repeat("s", 32), "true", "", true},
+		{"bad allow", "", "yes", "OCR_CALLBACK_ALLOW_PRIVATE", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(func(k string) string {
+				return map[string]string{"OCR_CALLBACK_SECRET": tc.secret, "OCR_CALLBACK_ALLOW_PRIVATE": tc.allow}[k]
+			})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want one naming %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || c.CallbackSecret != tc.secret || c.CallbackAllowPrivate != tc.wantAllow {
+				t.Fatalf("got %q %v, %v", c.CallbackSecret, c.CallbackAllowPrivate, err)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 // Package httpapi is the public HTTP API of the platform, on fiber: the
 // tutorial's routes (/signup, /upload, /uploadBase64) and PicToText's
-// (/api/v1/ocr) with their exact shapes, Unkey's v2 key-management API
+// (/api/v1/ocr) with their exact shapes, the versioned OCR API (POST
+// /v1/ocr, POST /v1/jobs, GET /v1/jobs/{id}), Unkey's v2 key-management API
 // (POST /v2/<service>.<method>, root key only) so that Unkey's SDK can drive
 // keyservice, plus health checks.
 //
@@ -8,7 +9,9 @@
 // header's form (401), the image and the options (400, 413, 415), the
 // languages against those the OCR workers have installed (400), then the
 // key itself with keyservice (401, 402, 429), so a malformed request never
-// spends credits.
+// spends credits; POST /v1/jobs checks its callbackUrl with the options.
+// GET /v1/jobs/{id} checks the header's form, then the key without
+// charging it, then the job.
 package httpapi
 
 import (
@@ -31,9 +34,14 @@ type Keys interface {
 	Call(ctx context.Context, subject string, req, resp any) error
 }
 
-// Jobs runs OCR jobs.
+// Jobs runs OCR jobs; errors are as jobs.Submitter's.
 type Jobs interface {
+	// Submit queues job and waits up to wait for its result.
 	Submit(ctx context.Context, job contracts.OCRJob, image []byte, wait time.Duration) (contracts.OCRResult, error)
+	// Enqueue queues job without waiting, with a callback URL or "".
+	Enqueue(ctx context.Context, job contracts.OCRJob, image []byte, callbackURL string) error
+	// Lookup returns a job's record and its result, nil until it is over.
+	Lookup(ctx context.Context, jobID string) (contracts.JobRecord, *contracts.OCRResult, error)
 }
 
 // Languages tells which Tesseract languages the OCR workers have installed.
@@ -61,6 +69,9 @@ type Config struct {
 	MaxImageBytes int
 	// SyncWait is how long a request waits for its OCR result.
 	SyncWait time.Duration
+	// Callbacks says whether jobs may name a callbackUrl (the deployment
+	// has a secret to sign callbacks with); without, one is refused.
+	Callbacks bool
 	// CallTimeout bounds each call to keyservice.
 	CallTimeout time.Duration
 	// Trial is the plan a signup key gets.
@@ -117,6 +128,7 @@ func New(cfg Config) *fiber.App {
 	app.Post("/upload", a.upload)
 	app.Post("/uploadBase64", a.uploadBase64)
 	app.Post("/api/v1/ocr", a.pictotextOCR)
+	a.mountV1(app)
 	a.mountV2(app)
 	return app
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -30,9 +31,51 @@ func bearer(c *fiber.Ctx) (string, error) {
 // verify asks keyservice whether key may run one OCR request now, sets the
 // rate-limit and credit headers, and returns the verification when valid.
 func (a *api) verify(ctx context.Context, c *fiber.Ctx, key, route string) (contracts.VerifyKeyResponse, error) {
-	v, err := a.cfg.Keys.Verify(ctx, contracts.VerifyKeyRequest{
+	return a.verifyRequest(ctx, c, contracts.VerifyKeyRequest{
 		Key: key, RequestID: requestIDOf(c), Tags: []string{"route=" + route},
 	})
+}
+
+// verifyFree asks keyservice whether key is valid now without spending
+// anything, for reads such as a job status poll. A verification charges
+// every auto-applied rate limit 1 unless the request names it, so the key's
+// and its identity's auto-applied limits are first read with whoami (which
+// spends nothing) and then named at cost 0, with a credit cost of 0: a poll
+// neither uses up the OCR quota nor is refused for an OCR quota used up.
+func (a *api) verifyFree(ctx context.Context, c *fiber.Ctx, key, route string) (contracts.VerifyKeyResponse, error) {
+	var info contracts.KeyInfo
+	err := a.cfg.Keys.Call(ctx, contracts.SubjectKeysWhoami, contracts.WhoamiRequest{Key: key}, &info)
+	var ce *contracts.Error
+	switch {
+	case errors.As(err, &ce) && (ce.Code == contracts.CodeNotFound || ce.Code == contracts.CodeBadRequest):
+		return contracts.VerifyKeyResponse{}, apierr.New(fiber.StatusUnauthorized, apierr.InvalidAPIKey, "Invalid or inactive API key")
+	case errors.Is(err, keysclient.ErrUnavailable):
+		a.cfg.Logger.Error("look up key", "request_id", requestIDOf(c), "err", err)
+		return contracts.VerifyKeyResponse{}, &apierr.Error{Status: fiber.StatusServiceUnavailable, Reason: apierr.Unavailable,
+			Message: "Key verification is unavailable; please retry", RetryAfter: 1}
+	case err != nil:
+		return contracts.VerifyKeyResponse{}, err
+	}
+	limits := info.Ratelimits
+	if info.Identity != nil {
+		limits = append(slices.Clone(limits), info.Identity.Ratelimits...)
+	}
+	var free []contracts.VerifyRatelimit
+	for _, rl := range limits {
+		if rl.AutoApply && !slices.ContainsFunc(free, func(n contracts.VerifyRatelimit) bool { return n.Name == rl.Name }) {
+			free = append(free, contracts.VerifyRatelimit{Name: rl.Name, Cost: new(int64)})
+		}
+	}
+	return a.verifyRequest(ctx, c, contracts.VerifyKeyRequest{
+		Key: key, RequestID: requestIDOf(c), Tags: []string{"route=" + route},
+		Credits: &contracts.VerifyCredits{Cost: 0}, Ratelimits: free,
+	})
+}
+
+// verifyRequest sends req to keyservice, sets the rate-limit and credit
+// headers, and returns the verification when valid.
+func (a *api) verifyRequest(ctx context.Context, c *fiber.Ctx, req contracts.VerifyKeyRequest) (contracts.VerifyKeyResponse, error) {
+	v, err := a.cfg.Keys.Verify(ctx, req)
 	if errors.Is(err, keysclient.ErrUnavailable) {
 		a.cfg.Logger.Error("verify key", "request_id", requestIDOf(c), "err", err)
 		return v, &apierr.Error{Status: fiber.StatusServiceUnavailable, Reason: apierr.Unavailable,

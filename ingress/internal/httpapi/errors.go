@@ -21,7 +21,8 @@ const (
 )
 
 // dialectOf picks the shape by path, so errors raised before routing (a body
-// over the limit) are shaped like the route the client called.
+// over the limit) are shaped like the route the client called. /api/v1/ocr
+// and the /v1 routes use PicToText's.
 func dialectOf(path string) dialect {
 	if path == "/v2" || strings.HasPrefix(path, "/v2/") {
 		return unkeyDialect

@@ -30,35 +30,50 @@ import (
 // is all the ingress decides; decoding is the worker's job.
 var pngBytes = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR")
 
-// stubKeys answers verifications by key: "good", "limited", "spent", else NOT_FOUND.
+// stubKeys answers verifications by key: "good", "limited", "spent",
+// "expired", "good2" (another key of good's owner), "other" (another
+// owner's key), else NOT_FOUND.
 type stubKeys struct {
 	verifies atomic.Int64
 	created  contracts.CreateKeyRequest
 	err      error
 	mu       sync.Mutex
 	limits   map[string]int64 // standalone rate limits used, by namespace/identifier
+	verified []contracts.VerifyKeyRequest
 }
 
 func (s *stubKeys) Verify(_ context.Context, r contracts.VerifyKeyRequest) (contracts.VerifyKeyResponse, error) {
 	s.verifies.Add(1)
+	s.mu.Lock()
+	s.verified = append(s.verified, r)
+	s.mu.Unlock()
 	if s.err != nil {
 		return contracts.VerifyKeyResponse{}, s.err
 	}
+	return outcomeOf(r.Key), nil
+}
+
+// outcomeOf is the verification of key.
+func outcomeOf(key string) contracts.VerifyKeyResponse {
 	credits := int64(7)
 	rl := contracts.RatelimitResult{Name: "requests", Limit: 6, Duration: 60_000, Remaining: 5, Reset: 1_767_225_660_000, AutoApply: true}
-	switch r.Key {
+	switch key {
 	case "good":
-		return contracts.VerifyKeyResponse{Valid: true, Code: contracts.VerifyValid, KeyID: "key_1", ExternalID: "ada@example.com", Credits: &credits, Ratelimits: []contracts.RatelimitResult{rl}}, nil
+		return contracts.VerifyKeyResponse{Valid: true, Code: contracts.VerifyValid, KeyID: "key_1", ExternalID: "ada@example.com", Credits: &credits, Ratelimits: []contracts.RatelimitResult{rl}}
+	case "good2":
+		return contracts.VerifyKeyResponse{Valid: true, Code: contracts.VerifyValid, KeyID: "key_2", ExternalID: "ada@example.com", Ratelimits: []contracts.RatelimitResult{rl}}
+	case "other":
+		return contracts.VerifyKeyResponse{Valid: true, Code: contracts.VerifyValid, KeyID: "key_3", ExternalID: "bob@example.com"}
 	case "limited":
 		rl.Remaining, rl.Exceeded = 0, true
-		return contracts.VerifyKeyResponse{Code: contracts.VerifyRateLimited, KeyID: "key_1", Ratelimits: []contracts.RatelimitResult{rl}}, nil
+		return contracts.VerifyKeyResponse{Code: contracts.VerifyRateLimited, KeyID: "key_1", Ratelimits: []contracts.RatelimitResult{rl}}
 	case "spent":
 		zero := int64(0)
-		return contracts.VerifyKeyResponse{Code: contracts.VerifyUsageExceeded, KeyID: "key_1", Credits: &zero}, nil
+		return contracts.VerifyKeyResponse{Code: contracts.VerifyUsageExceeded, KeyID: "key_1", Credits: &zero}
 	case "expired":
-		return contracts.VerifyKeyResponse{Code: contracts.VerifyExpired, KeyID: "key_1"}, nil
+		return contracts.VerifyKeyResponse{Code: contracts.VerifyExpired, KeyID: "key_1"}
 	}
-	return contracts.VerifyKeyResponse{Code: contracts.VerifyNotFound}, nil
+	return contracts.VerifyKeyResponse{Code: contracts.VerifyNotFound}
 }
 
 func (s *stubKeys) Create(_ context.Context, r contracts.CreateKeyRequest) (contracts.CreateKeyResponse, error) {
@@ -69,8 +84,27 @@ func (s *stubKeys) Create(_ context.Context, r contracts.CreateKeyRequest) (cont
 // Call is not used by the OCR routes; the /v2 routes are tested against a
 // NATS server (v2_test.go).
 // Call serves the standalone rate limit the sign-up uses, counting per
-// namespace and identifier; any other subject is an error.
+// namespace and identifier, and whoami for the keys Verify knows (good's
+// "requests" limit auto-applied on the key, a "burst" one on its identity);
+// any other subject is an error.
 func (s *stubKeys) Call(_ context.Context, subject string, req, resp any) error {
+	if w, ok := req.(contracts.WhoamiRequest); ok && subject == contracts.SubjectKeysWhoami {
+		if s.err != nil {
+			return s.err
+		}
+		v := outcomeOf(w.Key)
+		if v.Code == contracts.VerifyNotFound {
+			return &contracts.Error{Code: contracts.CodeNotFound, Message: "key: no such key"}
+		}
+		*resp.(*contracts.KeyInfo) = contracts.KeyInfo{
+			KeyID: v.KeyID, ExternalID: v.ExternalID, Enabled: true,
+			Ratelimits: []contracts.Ratelimit{{Name: "requests", Limit: 6, Duration: 60_000, AutoApply: true}, {Name: "pages", Limit: 100, Duration: 60_000}},
+			Identity: &contracts.Identity{ID: "id_1", ExternalID: v.ExternalID, Ratelimits: []contracts.Ratelimit{
+				{Name: "requests", Limit: 60, Duration: 60_000, AutoApply: true}, {Name: "burst", Limit: 10, Duration: 1_000, AutoApply: true},
+			}},
+		}
+		return nil
+	}
 	r, ok := req.(contracts.RatelimitRequest)
 	if subject != contracts.SubjectRatelimitLimit || !ok {
 		return errors.New("stubKeys: only " + contracts.SubjectRatelimitLimit + " is served")
@@ -101,6 +135,16 @@ func (s *stubJobs) Submit(_ context.Context, job contracts.OCRJob, image []byte,
 	res := s.result
 	res.JobID = job.JobID
 	return res, s.err
+}
+
+func (s *stubJobs) Enqueue(_ context.Context, job contracts.OCRJob, image []byte, _ string) error {
+	s.job, s.image = job, image
+	return s.err
+}
+
+// Lookup knows no job; the /v1 tests run the real jobs.Submitter.
+func (s *stubJobs) Lookup(context.Context, string) (contracts.JobRecord, *contracts.OCRResult, error) {
+	return contracts.JobRecord{}, nil, jobs.ErrNotFound
 }
 
 var now = time.UnixMilli(1_767_225_630_000)
@@ -230,11 +274,12 @@ func TestSuccess(t *testing.T) {
 	for _, route := range ocrRoutes {
 		t.Run(route, func(t *testing.T) {
 			keys := &stubKeys{}
-			jb := &stubJobs{result: contracts.OCRResult{Status: contracts.JobSucceeded, Text: "Hola world"}}
+			jb := &stubJobs{result: contracts.OCRResult{Status: contracts.JobSucceeded, Text: "Hola world", RecognitionMs: 42}}
 			req := request(t, route, "Bearer good", pngBytes)
 			req.Header.Set("X-Request-Id", "client-req-1")
 			r := do(t, newApp(keys, jb), req)
 			require.Equal(t, 200, r.status, r.raw)
+			require.Equal(t, "42", r.header.Get("X-Recognition-Ms"))
 			require.Equal(t, "client-req-1", r.header.Get("X-Request-Id"))
 			require.Equal(t, "5", r.header.Get("X-RateLimit-Remaining"))
 			require.Equal(t, "7", r.header.Get("X-Credits-Remaining"))

@@ -189,26 +189,41 @@ func decodeBase64Image(s string, maxBytes int) ([]byte, error) {
 }
 
 // recognize checks the image and the languages, verifies the key and runs
-// the OCR job.
+// the OCR job, waiting up to SyncWait for its result.
 func (a *api) recognize(c *fiber.Ctx, key string, img []byte, opts jobOptions, route string) (contracts.OCRResult, error) {
+	job, err := a.admit(c, key, img, opts, route)
+	if err != nil {
+		return contracts.OCRResult{}, err
+	}
+	res, err := a.submit(job, img)
+	if errors.Is(err, jobs.ErrTimeout) {
+		return res, &apierr.Error{Status: fiber.StatusServiceUnavailable, Reason: apierr.OCRTimeout,
+			Message: "The OCR job " + job.JobID + " did not finish in time; please retry", RetryAfter: 5}
+	}
+	return res, a.outcome(c, job, res, err)
+}
+
+// admit checks the image and the languages and verifies the key, which
+// spends a credit, and returns the job to run.
+func (a *api) admit(c *fiber.Ctx, key string, img []byte, opts jobOptions, route string) (contracts.OCRJob, error) {
 	switch {
 	case len(img) == 0:
-		return contracts.OCRResult{}, apierr.New(fiber.StatusBadRequest, apierr.EmptyImage, "The image is empty")
+		return contracts.OCRJob{}, apierr.New(fiber.StatusBadRequest, apierr.EmptyImage, "The image is empty")
 	case len(img) > a.cfg.MaxImageBytes:
-		return contracts.OCRResult{}, apierr.New(fiber.StatusRequestEntityTooLarge, apierr.ImageTooLarge, "The image is larger than the limit of "+mib(a.cfg.MaxImageBytes))
+		return contracts.OCRJob{}, apierr.New(fiber.StatusRequestEntityTooLarge, apierr.ImageTooLarge, "The image is larger than the limit of "+mib(a.cfg.MaxImageBytes))
 	case imagesniff.Format(img) == "":
-		return contracts.OCRResult{}, apierr.New(fiber.StatusUnsupportedMediaType, apierr.UnsupportedMediaType,
+		return contracts.OCRJob{}, apierr.New(fiber.StatusUnsupportedMediaType, apierr.UnsupportedMediaType,
 			"The file is not an image or document we read; send JPEG, PNG, TIFF, WebP, GIF, BMP, PNM, JPEG 2000, HEIC, AVIF or PDF")
 	}
 	// fasthttp never cancels a handler, so every call gets its own deadline.
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.CallTimeout)
 	defer cancel()
 	if err := a.checkLanguages(ctx, opts.languages); err != nil {
-		return contracts.OCRResult{}, err
+		return contracts.OCRJob{}, err
 	}
 	v, err := a.verify(ctx, c, key, route)
 	if err != nil {
-		return contracts.OCRResult{}, err
+		return contracts.OCRJob{}, err
 	}
 	job := contracts.OCRJob{
 		JobID: newID("job"), RequestID: requestIDOf(c), Producer: "ingress",
@@ -216,21 +231,30 @@ func (a *api) recognize(c *fiber.Ctx, key string, img []byte, opts jobOptions, r
 		Languages: opts.languages, PageSegMode: opts.pageSegMode, Whitelist: opts.whitelist, Outputs: opts.outputs,
 	}
 	c.Set("X-Job-Id", job.JobID)
-	jobCtx, cancelJob := context.WithTimeout(context.Background(), a.cfg.SyncWait+a.cfg.CallTimeout)
-	defer cancelJob()
-	res, err := a.cfg.Jobs.Submit(jobCtx, job, img, a.cfg.SyncWait)
+	return job, nil
+}
+
+// submit queues job and waits up to SyncWait for its result.
+func (a *api) submit(job contracts.OCRJob, img []byte) (contracts.OCRResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.SyncWait+a.cfg.CallTimeout)
+	defer cancel()
+	return a.cfg.Jobs.Submit(ctx, job, img, a.cfg.SyncWait)
+}
+
+// outcome maps what Submit returned, other than jobs.ErrTimeout, to a
+// public error, or to nil for a result to show; it then sets
+// X-Recognition-Ms to the time the worker spent recognising.
+func (a *api) outcome(c *fiber.Ctx, job contracts.OCRJob, res contracts.OCRResult, err error) error {
 	switch {
-	case errors.Is(err, jobs.ErrTimeout):
-		return res, &apierr.Error{Status: fiber.StatusServiceUnavailable, Reason: apierr.OCRTimeout,
-			Message: "The OCR job " + job.JobID + " did not finish in time; please retry", RetryAfter: 5}
 	case errors.Is(err, jobs.ErrUnavailable):
 		a.cfg.Logger.Error("submit job", "request_id", job.RequestID, "job_id", job.JobID, "err", err)
-		return res, &apierr.Error{Status: fiber.StatusServiceUnavailable, Reason: apierr.Unavailable,
+		return &apierr.Error{Status: fiber.StatusServiceUnavailable, Reason: apierr.Unavailable,
 			Message: "The OCR queue is unavailable; please retry", RetryAfter: 1}
 	case err != nil:
-		return res, err
+		return err
 	case res.Status != contracts.JobSucceeded:
-		return res, jobError(res.Error)
+		return jobError(res.Error)
 	}
-	return res, nil
+	c.Set("X-Recognition-Ms", strconv.FormatInt(res.RecognitionMs, 10))
+	return nil
 }

@@ -1,8 +1,11 @@
-// Package jobs submits OCR jobs to JetStream and waits for their results.
+// Package jobs submits OCR jobs to JetStream, waits for their results, and
+// looks up a job's state later.
 //
-// The submitter subscribes to the job's result subject before publishing the
-// job, so the result cannot slip past it; the worker also keeps the result
-// on the results stream for contracts.ResultsMaxAge. Images larger than
+// Every job gets a contracts.JobRecord in contracts.JobsBucket before it is
+// published, so any job can be polled; the final state is the result, which
+// the worker keeps on the results stream for contracts.ResultsMaxAge. The
+// submitter subscribes to the job's result subject before publishing the
+// job, so the result cannot slip past it. Images larger than
 // contracts.InlineImageMax go to the Object Store and the job carries a
 // reference.
 package jobs
@@ -27,20 +30,42 @@ var (
 	// ErrTimeout means the job was queued but no result came in time; the
 	// job goes on and its result lands on the results stream.
 	ErrTimeout = errors.New("no result in time")
+	// ErrNotFound means no record of the job exists: it was never submitted
+	// through a Submitter, or is older than contracts.JobsBucketMaxAge.
+	ErrNotFound = errors.New("no such job")
 )
 
 // Submitter queues jobs and waits for their results.
 type Submitter struct {
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	images jetstream.ObjectStore
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	images  jetstream.ObjectStore
+	records jetstream.KeyValue
+	results jetstream.Stream
 }
 
-// New creates the jobs stream and the images bucket if needed (the ingress
-// publishes to both) and returns a Submitter.
+// New creates the jobs stream, the images bucket and the job records bucket
+// if needed (the ingress writes to all three), and the results stream (it
+// reads results back), and returns a Submitter.
 func New(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) (*Submitter, error) {
-	if err := ensureStream(ctx, js, contracts.JobsStreamSpec); err != nil {
-		return nil, err
+	for _, spec := range []contracts.StreamSpec{contracts.JobsStreamSpec, contracts.ResultsStreamSpec} {
+		if err := ensureStream(ctx, js, spec); err != nil {
+			return nil, err
+		}
+	}
+	results, err := js.Stream(ctx, contracts.ResultsStream)
+	if err != nil {
+		return nil, fmt.Errorf("bind stream %s: %w", contracts.ResultsStream, err)
+	}
+	// Several ingress replicas may create the bucket at once; as with the
+	// images bucket, a second attempt after "already in use" finds it.
+	kvCfg := jetstream.KeyValueConfig{Bucket: contracts.JobsBucket, TTL: contracts.JobsBucketMaxAge, History: 1, Storage: jetstream.FileStorage}
+	records, err := js.CreateOrUpdateKeyValue(ctx, kvCfg)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		records, err = js.CreateOrUpdateKeyValue(ctx, kvCfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ensure key-value bucket %s: %w", contracts.JobsBucket, err)
 	}
 	// The worker creates the same bucket at start-up. The configuration must
 	// be identical to the worker's (no description), or whichever starts
@@ -54,29 +79,107 @@ func New(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) (*Submitter
 	if err != nil {
 		return nil, fmt.Errorf("ensure object store %s: %w", contracts.ImagesBucket, err)
 	}
-	return &Submitter{nc: nc, js: js, images: images}, nil
+	return &Submitter{nc: nc, js: js, images: images, records: records, results: results}, nil
 }
 
-// Submit queues job with image and waits up to wait for its result.
+// Submit queues job with image and waits up to wait for its result. On
+// ErrTimeout the job goes on and can be looked up.
 func (s *Submitter) Submit(ctx context.Context, job contracts.OCRJob, image []byte, wait time.Duration) (contracts.OCRResult, error) {
 	sub, err := s.nc.SubscribeSync(contracts.ResultSubject(job.JobID))
 	if err != nil {
 		return contracts.OCRResult{}, fmt.Errorf("%w: subscribe: %w", ErrUnavailable, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
+	if err := s.queue(ctx, job, image, ""); err != nil {
+		return contracts.OCRResult{}, err
+	}
 
+	waitCtx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	m, err := sub.NextMsgWithContext(waitCtx)
+	if err != nil {
+		// The image stays for the worker that has yet to read it; the
+		// bucket's TTL removes it.
+		return contracts.OCRResult{}, fmt.Errorf("job %s: %w", job.JobID, ErrTimeout)
+	}
+	if len(image) > contracts.InlineImageMax {
+		_ = s.images.Delete(context.WithoutCancel(ctx), job.JobID)
+	}
+	var res contracts.OCRResult
+	if err := json.Unmarshal(m.Data, &res); err != nil {
+		return contracts.OCRResult{}, fmt.Errorf("decode result of job %s: %w", job.JobID, err)
+	}
+	return res, nil
+}
+
+// Enqueue queues job with image without waiting for its result, recording
+// callbackURL (empty for none) for whoever delivers callbacks. It returns
+// once the job is stored on the jobs stream.
+func (s *Submitter) Enqueue(ctx context.Context, job contracts.OCRJob, image []byte, callbackURL string) error {
+	return s.queue(ctx, job, image, callbackURL)
+}
+
+// Lookup returns the job's record and, once the job is over, its result
+// (nil before). Errors are ErrNotFound or ErrUnavailable.
+func (s *Submitter) Lookup(ctx context.Context, jobID string) (contracts.JobRecord, *contracts.OCRResult, error) {
+	rec, err := s.Record(ctx, jobID)
+	if err != nil {
+		return rec, nil, err
+	}
+	raw, err := s.results.GetLastMsgForSubject(ctx, contracts.ResultSubject(jobID))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return rec, nil, nil
+	}
+	if err != nil {
+		return rec, nil, fmt.Errorf("%w: get result of job %s: %w", ErrUnavailable, jobID, err)
+	}
+	var res contracts.OCRResult
+	if err := json.Unmarshal(raw.Data, &res); err != nil {
+		return rec, nil, fmt.Errorf("decode result of job %s: %w", jobID, err)
+	}
+	return rec, &res, nil
+}
+
+// Record returns the job's record. Errors are ErrNotFound or ErrUnavailable.
+func (s *Submitter) Record(ctx context.Context, jobID string) (contracts.JobRecord, error) {
+	var rec contracts.JobRecord
+	e, err := s.records.Get(ctx, jobID)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
+		return rec, fmt.Errorf("job %s: %w", jobID, ErrNotFound)
+	}
+	if err != nil {
+		return rec, fmt.Errorf("%w: get record of job %s: %w", ErrUnavailable, jobID, err)
+	}
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return rec, fmt.Errorf("decode record of job %s: %w", jobID, err)
+	}
+	return rec, nil
+}
+
+// queue records the job as queued, stores a large image in the Object
+// Store, and publishes the job.
+func (s *Submitter) queue(ctx context.Context, job contracts.OCRJob, image []byte, callbackURL string) error {
+	rec, err := json.Marshal(contracts.JobRecord{
+		JobID: job.JobID, RequestID: job.RequestID, KeyID: job.KeyID, OwnerID: job.OwnerID,
+		Status: contracts.JobQueued, SubmittedAt: job.SubmittedAt, CallbackURL: callbackURL,
+	})
+	if err != nil {
+		return fmt.Errorf("encode record: %w", err)
+	}
+	if _, err := s.records.Put(ctx, job.JobID, rec); err != nil {
+		return fmt.Errorf("%w: put record: %w", ErrUnavailable, err)
+	}
 	if len(image) > contracts.InlineImageMax {
 		if _, err := s.images.Put(ctx, jetstream.ObjectMeta{Name: job.JobID}, bytes.NewReader(image)); err != nil {
-			return contracts.OCRResult{}, fmt.Errorf("%w: store image: %w", ErrUnavailable, err)
+			return fmt.Errorf("%w: store image: %w", ErrUnavailable, err)
 		}
-		defer func() { _ = s.images.Delete(context.WithoutCancel(ctx), job.JobID) }()
 		job.ImageRef = job.JobID
 	} else {
 		job.Image = image
 	}
 	b, err := json.Marshal(job)
 	if err != nil {
-		return contracts.OCRResult{}, fmt.Errorf("encode job: %w", err)
+		return fmt.Errorf("encode job: %w", err)
 	}
 	msg := &nats.Msg{Subject: contracts.SubjectJobs, Data: b, Header: nats.Header{}}
 	msg.Header.Set(contracts.HeaderMsgID, job.JobID)
@@ -85,20 +188,12 @@ func (s *Submitter) Submit(ctx context.Context, job contracts.OCRJob, image []by
 		msg.Header.Set(contracts.HeaderRequestID, job.RequestID)
 	}
 	if _, err := s.js.PublishMsg(ctx, msg); err != nil {
-		return contracts.OCRResult{}, fmt.Errorf("%w: publish job: %w", ErrUnavailable, err)
+		if job.ImageRef != "" {
+			_ = s.images.Delete(context.WithoutCancel(ctx), job.JobID)
+		}
+		return fmt.Errorf("%w: publish job: %w", ErrUnavailable, err)
 	}
-
-	waitCtx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	m, err := sub.NextMsgWithContext(waitCtx)
-	if err != nil {
-		return contracts.OCRResult{}, fmt.Errorf("job %s: %w", job.JobID, ErrTimeout)
-	}
-	var res contracts.OCRResult
-	if err := json.Unmarshal(m.Data, &res); err != nil {
-		return contracts.OCRResult{}, fmt.Errorf("decode result of job %s: %w", job.JobID, err)
-	}
-	return res, nil
+	return nil
 }
 
 func ensureStream(ctx context.Context, js jetstream.JetStream, spec contracts.StreamSpec) error {

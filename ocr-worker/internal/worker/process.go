@@ -92,6 +92,8 @@ func (w *Worker) recognize(ctx context.Context, s *slot, msg jetstream.Msg, job 
 		a.err = err
 		return a, nil
 	}
+	tr := w.track(job, w.log.With("job_id", job.JobID))
+	defer tr.stop()
 	img := job.Image
 	if job.ImageRef != "" {
 		var err error
@@ -111,7 +113,10 @@ func (w *Worker) recognize(ctx context.Context, s *slot, msg jetstream.Msg, job 
 	stop := keepAlive(msg, w.progressEvery)
 	start := w.now()
 	o := ocr.Options{Languages: a.languages, PageSegMode: job.PageSegMode, Whitelist: job.Whitelist,
-		Progress: func(done, pages int) { w.progress(job.JobID, done, pages) }}
+		Progress: func(done, pages int) {
+			w.progress(job.JobID, done, pages)
+			tr.progress(done, pages)
+		}}
 	for _, out := range job.Outputs {
 		switch out {
 		case contracts.OutputWords:

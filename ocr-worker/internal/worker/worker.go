@@ -84,6 +84,8 @@ type Worker struct {
 	// overdue counts recognitions abandoned at their deadline and still
 	// running; see slot.read.
 	overdue atomic.Int64
+	// records is the job records bucket once found; see jobRecords.
+	records atomic.Pointer[jetstream.KeyValue]
 }
 
 // New checks cfg and applies defaults. It starts nothing.

@@ -1,0 +1,121 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/ocrstack/ocrstack/ingress/internal/apierr"
+)
+
+// v1Input is what a POST /v1/ocr or /v1/jobs carries, its options as sent.
+type v1Input struct {
+	image       []byte
+	fields      optionFields
+	callbackURL string
+}
+
+// v1JSON is the JSON body of the /v1 submissions.
+type v1JSON struct {
+	// Image is base64, standard or URL-safe, or a data: URL.
+	Image       *string `json:"image"`
+	Languages   string  `json:"languages"`
+	PageSegMode *int    `json:"pageSegMode"`
+	Whitelist   string  `json:"whitelist"`
+	Output      string  `json:"output"`
+	CallbackURL string  `json:"callbackUrl"`
+}
+
+// maxCallbackURL bounds a callbackUrl, in bytes.
+const maxCallbackURL = 2048
+
+// v1Body reads a /v1 submission: a multipart/form-data body with the file
+// part "image" and the options as fields, or a JSON body (v1JSON).
+func (a *api) v1Body(c *fiber.Ctx) (v1Input, error) {
+	ctype := c.Get(fiber.HeaderContentType)
+	media, _, _ := mime.ParseMediaType(ctype)
+	switch {
+	case media == fiber.MIMEMultipartForm:
+		img, err := a.formImage(c, "image")
+		if err != nil {
+			return v1Input{}, err
+		}
+		return v1Input{image: img, fields: formOptions(c), callbackURL: c.FormValue("callbackUrl")}, nil
+	case ctype == "" || media == fiber.MIMEApplicationJSON || strings.HasSuffix(media, "+json"):
+		return parseV1JSON(c.Body(), a.cfg.MaxImageBytes)
+	}
+	return v1Input{}, apierr.New(fiber.StatusBadRequest, apierr.MissingImage,
+		`Send the image as a multipart/form-data file part named "image", or as JSON {"image": "<base64 image>"}`)
+}
+
+// parseV1JSON decodes a /v1 JSON body and its image, refusing unknown
+// members (a misspelt option would otherwise be silently ignored) and
+// anything after the object.
+func parseV1JSON(body []byte, maxImageBytes int) (v1Input, error) {
+	var b v1JSON
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&b)
+	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
+		err = errors.New("data after the object")
+	}
+	if err != nil {
+		const shape = `one JSON object: {"image": "<base64 image>", "languages", "pageSegMode", "whitelist", "output", "callbackUrl"}`
+		msg := "The body must be " + shape
+		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			msg = "The body has an unknown member " + name + "; it must be " + shape
+		}
+		return v1Input{}, apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, msg)
+	}
+	if b.Image == nil {
+		return v1Input{}, apierr.New(fiber.StatusBadRequest, apierr.MissingImage, `The member "image" is missing`)
+	}
+	img, err := decodeBase64Image(*b.Image, maxImageBytes)
+	if err != nil {
+		return v1Input{}, err
+	}
+	if len(img) == 0 { // only padding: decodeBase64Image lets it through
+		return v1Input{}, apierr.New(fiber.StatusBadRequest, apierr.EmptyImage, "The image is empty")
+	}
+	psm := ""
+	if b.PageSegMode != nil {
+		psm = strconv.Itoa(*b.PageSegMode)
+	}
+	return v1Input{
+		image:       img,
+		fields:      optionFields{languages: b.Languages, pageSegMode: psm, whitelist: b.Whitelist, output: b.Output},
+		callbackURL: b.CallbackURL,
+	}, nil
+}
+
+// checkCallback refuses a callbackUrl when callbacks are off or the URL is
+// not an absolute http or https URL of at most maxCallbackURL bytes without
+// credentials; "" means no callback.
+func (a *api) checkCallback(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	if !a.cfg.Callbacks {
+		return apierr.New(fiber.StatusBadRequest, apierr.CallbacksDisabled,
+			"Callbacks are not enabled on this server; poll GET /v1/jobs/{id} instead")
+	}
+	return validCallbackURL(raw)
+}
+
+// validCallbackURL checks a callbackUrl's form; where it points is checked
+// when it is called.
+func validCallbackURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || len(raw) > maxCallbackURL || (u.Scheme != "https" && u.Scheme != "http") ||
+		u.Hostname() == "" || u.User != nil || u.Opaque != "" || strings.ContainsAny(raw, " \t\r\n") {
+		return apierr.New(fiber.StatusBadRequest, apierr.InvalidCallbackURL,
+			"callbackUrl must be an absolute http or https URL of at most 2048 bytes, without credentials")
+	}
+	return nil
+}

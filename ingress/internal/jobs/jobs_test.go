@@ -1,0 +1,89 @@
+package jobs
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/stretchr/testify/require"
+)
+
+// startJetStream runs a JetStream server for one test and returns a
+// Submitter on it with its JetStream handle.
+func startJetStream(t *testing.T) (*Submitter, jetstream.JetStream) {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+	require.NoError(t, err)
+	go s.Start()
+	require.True(t, s.ReadyForConnections(5*time.Second), "nats server did not start")
+	t.Cleanup(s.Shutdown)
+	nc, err := nats.Connect(s.ClientURL())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	sub, err := New(t.Context(), nc, js)
+	require.NoError(t, err)
+	// A second replica starting finds everything in place.
+	_, err = New(t.Context(), nc, js)
+	require.NoError(t, err)
+	return sub, js
+}
+
+// TestLookupFollowsJob checks that a submitted job is recorded as queued,
+// that a synchronous wait that runs out leaves the job's large image for the
+// worker, and that Lookup then finds the result.
+func TestLookupFollowsJob(t *testing.T) {
+	sub, js := startJetStream(t)
+	image := bytes.Repeat([]byte{'x'}, contracts.InlineImageMax+1)
+	job := contracts.OCRJob{JobID: "job_a", RequestID: "req_a", Producer: "ingress", KeyID: "key_1", OwnerID: "ada", SubmittedAt: 1}
+
+	_, err := sub.Submit(t.Context(), job, image, 50*time.Millisecond)
+	require.ErrorIs(t, err, ErrTimeout)
+	images, err := js.ObjectStore(t.Context(), contracts.ImagesBucket)
+	require.NoError(t, err)
+	_, err = images.GetInfo(t.Context(), "job_a")
+	require.NoError(t, err, "the image of a job still queued was deleted")
+
+	rec, res, err := sub.Lookup(t.Context(), "job_a")
+	require.NoError(t, err)
+	require.Nil(t, res)
+	require.Equal(t, contracts.JobRecord{JobID: "job_a", RequestID: "req_a", KeyID: "key_1", OwnerID: "ada", Status: contracts.JobQueued, SubmittedAt: 1}, rec)
+
+	b, err := json.Marshal(contracts.OCRResult{JobID: "job_a", Status: contracts.JobSucceeded, Text: "hi"})
+	require.NoError(t, err)
+	_, err = js.Publish(t.Context(), contracts.ResultSubject("job_a"), b)
+	require.NoError(t, err)
+	_, res, err = sub.Lookup(t.Context(), "job_a")
+	require.NoError(t, err)
+	require.Equal(t, "hi", res.Text)
+
+	_, _, err = sub.Lookup(t.Context(), "job_unknown")
+	require.True(t, errors.Is(err, ErrNotFound), "%v", err)
+}
+
+// TestEnqueueRecordsCallback checks that Enqueue publishes the job at once
+// and records its callback URL.
+func TestEnqueueRecordsCallback(t *testing.T) {
+	sub, js := startJetStream(t)
+	job := contracts.OCRJob{JobID: "job_b", Producer: "ingress", KeyID: "key_1", SubmittedAt: 2}
+	require.NoError(t, sub.Enqueue(t.Context(), job, []byte("PNG"), "https://example.com/hook"))
+	rec, err := sub.Record(t.Context(), "job_b")
+	require.NoError(t, err)
+	require.Equal(t, "https://example.com/hook", rec.CallbackURL)
+	require.Equal(t, contracts.JobQueued, rec.Status)
+	st, err := js.Stream(t.Context(), contracts.JobsStream)
+	require.NoError(t, err)
+	raw, err := st.GetLastMsgForSubject(t.Context(), contracts.SubjectJobs)
+	require.NoError(t, err)
+	var got contracts.OCRJob
+	require.NoError(t, json.Unmarshal(raw.Data, &got))
+	require.Equal(t, "job_b", got.JobID)
+	require.Equal(t, []byte("PNG"), got.Image)
+}
