@@ -15,8 +15,10 @@ import (
 	"github.com/ocrstack/ocrstack/ingress/internal/callback"
 	"github.com/ocrstack/ocrstack/ingress/internal/config"
 	"github.com/ocrstack/ocrstack/ingress/internal/httpapi"
+	"github.com/ocrstack/ocrstack/ingress/internal/idempotency"
 	"github.com/ocrstack/ocrstack/ingress/internal/jobs"
 	"github.com/ocrstack/ocrstack/ingress/internal/keysclient"
+	"github.com/ocrstack/ocrstack/ingress/internal/refunds"
 	"github.com/ocrstack/ocrstack/ingress/internal/workerinfo"
 )
 
@@ -53,6 +55,16 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	idem, err := idempotency.New(setupCtx, idempotency.Config{JetStream: js})
+	if err != nil {
+		return err
+	}
+	keys := keysclient.New(nc, cfg.CallTimeout)
+	refunder := refunds.New(js, keys, log)
+	if err := refunder.Start(setupCtx); err != nil {
+		return err
+	}
+	defer refunder.Stop()
 	var callbacks *callback.Deliverer
 	if cfg.CallbackSecret != "" {
 		callbacks, err = callback.New(callback.Config{
@@ -67,7 +79,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 		}
 	}
 	app := httpapi.New(httpapi.Config{
-		Keys: keysclient.New(nc, cfg.CallTimeout), Jobs: submitter, Logger: log,
+		Keys: keys, Jobs: submitter, Idempotency: idem, Logger: log,
 		Ready: readiness(nc), APIID: cfg.APIID, RootKey: cfg.RootKey, MaxImageBytes: cfg.MaxImageBytes,
 		SyncWait: cfg.SyncWait, Callbacks: callbacks != nil, CallTimeout: cfg.CallTimeout, Trial: trial,
 		Languages:   workerinfo.New(workerinfo.Config{Conn: nc, Logger: log}),

@@ -36,6 +36,12 @@ const (
 	Conflict             Reason = "CONFLICT"
 	TooManyPages         Reason = "TOO_MANY_PAGES"
 	ResultTooLarge       Reason = "RESULT_TOO_LARGE"
+	// InvalidIdempotencyKey: the Idempotency-Key header is not 1 to 255
+	// printable ASCII characters.
+	InvalidIdempotencyKey Reason = "INVALID_IDEMPOTENCY_KEY"
+	// IdempotencyKeyReused: the Idempotency-Key was used for another
+	// request in the last 24 hours.
+	IdempotencyKeyReused Reason = "IDEMPOTENCY_KEY_REUSED"
 	// CallbacksDisabled: a callbackUrl was given but the server has no
 	// callback secret to sign with.
 	CallbacksDisabled  Reason = "CALLBACKS_DISABLED"

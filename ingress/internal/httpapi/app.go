@@ -23,6 +23,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ingress/internal/idempotency"
 )
 
 // Keys is what the API needs of keyservice.
@@ -42,6 +43,19 @@ type Jobs interface {
 	Enqueue(ctx context.Context, job contracts.OCRJob, image []byte, callbackURL string) error
 	// Lookup returns a job's record and its result, nil until it is over.
 	Lookup(ctx context.Context, jobID string) (contracts.JobRecord, *contracts.OCRResult, error)
+	// Await waits up to wait for the result of a job queued earlier.
+	Await(ctx context.Context, jobID string, wait time.Duration) (contracts.OCRResult, error)
+}
+
+// Idempotency remembers which job an Idempotency-Key started
+// (idempotency.Store does).
+type Idempotency interface {
+	// Claim records jobID for the key in scope unless it has a job; it
+	// returns the job it has, and idempotency.ErrConflict when that job
+	// was for another body.
+	Claim(ctx context.Context, scope, idemKey, bodyHash, jobID string) (idempotency.Claim, error)
+	// Release forgets the claim if it still names jobID.
+	Release(ctx context.Context, scope, idemKey, jobID string) error
 }
 
 // Languages tells which Tesseract languages the OCR workers have installed.
@@ -59,6 +73,9 @@ type Config struct {
 	// Languages, when set, lets a request naming a language no worker has
 	// be refused before its key is charged; nil leaves that to the worker.
 	Languages Languages
+	// Idempotency, when set, makes a retried request with the same
+	// Idempotency-Key header and body answer with the first one's job.
+	Idempotency Idempotency
 	// Ready reports each dependency's health by name; nil errors mean ready.
 	Ready func(ctx context.Context) map[string]error
 	// APIID is the key space signup creates keys in.

@@ -30,9 +30,12 @@ func bearer(c *fiber.Ctx) (string, error) {
 
 // verify asks keyservice whether key may run one OCR request now, sets the
 // rate-limit and credit headers, and returns the verification when valid.
-func (a *api) verify(ctx context.Context, c *fiber.Ctx, key, route string) (contracts.VerifyKeyResponse, error) {
+//
+// jobID names the job the verification pays for: it is the verification's
+// idempotency key, which a refund of the job names (see internal/refunds).
+func (a *api) verify(ctx context.Context, c *fiber.Ctx, key, route, jobID string) (contracts.VerifyKeyResponse, error) {
 	return a.verifyRequest(ctx, c, contracts.VerifyKeyRequest{
-		Key: key, RequestID: requestIDOf(c), Tags: []string{"route=" + route},
+		Key: key, RequestID: requestIDOf(c), IdempotencyKey: jobID, Tags: []string{"route=" + route},
 	})
 }
 

@@ -40,6 +40,7 @@ type stubKeys struct {
 	mu       sync.Mutex
 	limits   map[string]int64 // standalone rate limits used, by namespace/identifier
 	verified []contracts.VerifyKeyRequest
+	refunds  []contracts.RefundRequest
 }
 
 func (s *stubKeys) Verify(_ context.Context, r contracts.VerifyKeyRequest) (contracts.VerifyKeyResponse, error) {
@@ -105,6 +106,13 @@ func (s *stubKeys) Call(_ context.Context, subject string, req, resp any) error 
 		}
 		return nil
 	}
+	if r, ok := req.(contracts.RefundRequest); ok && subject == contracts.SubjectKeysRefund {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.refunds = append(s.refunds, r)
+		*resp.(*contracts.RefundResponse) = contracts.RefundResponse{Refunded: true}
+		return nil
+	}
 	r, ok := req.(contracts.RatelimitRequest)
 	if subject != contracts.SubjectRatelimitLimit || !ok {
 		return errors.New("stubKeys: only " + contracts.SubjectRatelimitLimit + " is served")
@@ -124,14 +132,16 @@ func (s *stubKeys) Call(_ context.Context, subject string, req, resp any) error 
 
 // stubJobs returns a fixed result or error and remembers the job.
 type stubJobs struct {
-	result contracts.OCRResult
-	err    error
-	job    contracts.OCRJob
-	image  []byte
+	result  contracts.OCRResult
+	err     error
+	job     contracts.OCRJob
+	image   []byte
+	submits int
 }
 
 func (s *stubJobs) Submit(_ context.Context, job contracts.OCRJob, image []byte, _ time.Duration) (contracts.OCRResult, error) {
 	s.job, s.image = job, image
+	s.submits++
 	res := s.result
 	res.JobID = job.JobID
 	return res, s.err
@@ -140,6 +150,13 @@ func (s *stubJobs) Submit(_ context.Context, job contracts.OCRJob, image []byte,
 func (s *stubJobs) Enqueue(_ context.Context, job contracts.OCRJob, image []byte, _ string) error {
 	s.job, s.image = job, image
 	return s.err
+}
+
+// Await answers the scripted result for any job.
+func (s *stubJobs) Await(_ context.Context, jobID string, _ time.Duration) (contracts.OCRResult, error) {
+	res := s.result
+	res.JobID = jobID
+	return res, s.err
 }
 
 // Lookup knows no job; the /v1 tests run the real jobs.Submitter.

@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/ingress/internal/apierr"
+	"github.com/ocrstack/ocrstack/ingress/internal/idempotency"
 	"github.com/ocrstack/ocrstack/ingress/internal/imagesniff"
 	"github.com/ocrstack/ocrstack/ingress/internal/jobs"
 )
@@ -191,54 +192,143 @@ func decodeBase64Image(s string, maxBytes int) ([]byte, error) {
 // recognize checks the image and the languages, verifies the key and runs
 // the OCR job, waiting up to SyncWait for its result.
 func (a *api) recognize(c *fiber.Ctx, key string, img []byte, opts jobOptions, route string) (contracts.OCRResult, error) {
-	job, err := a.admit(c, key, img, opts, route)
+	adm, err := a.admit(c, key, img, opts, route)
 	if err != nil {
 		return contracts.OCRResult{}, err
 	}
-	res, err := a.submit(job, img)
+	res, err := a.run(adm, img)
 	if errors.Is(err, jobs.ErrTimeout) {
 		return res, &apierr.Error{Status: fiber.StatusServiceUnavailable, Reason: apierr.OCRTimeout,
-			Message: "The OCR job " + job.JobID + " did not finish in time; please retry", RetryAfter: 5}
+			Message: "The OCR job " + adm.job.JobID + " did not finish in time; please retry", RetryAfter: 5}
 	}
-	return res, a.outcome(c, job, res, err)
+	return res, a.outcome(c, adm.job, res, err)
 }
 
-// admit checks the image and the languages and verifies the key, which
-// spends a credit, and returns the job to run.
-func (a *api) admit(c *fiber.Ctx, key string, img []byte, opts jobOptions, route string) (contracts.OCRJob, error) {
+// admitted is a request let through to its job.
+type admitted struct {
+	job contracts.OCRJob
+	// replay: an earlier request with the same Idempotency-Key and body
+	// started job, so this one runs nothing, pays nothing and answers with
+	// that job's result.
+	replay bool
+	// scope and idemKey name the request's Idempotency-Key claim, "" when
+	// it has none.
+	scope, idemKey string
+}
+
+// admit checks the image and the languages, claims the Idempotency-Key if
+// the request has one, and verifies the key, which spends a credit, and
+// returns the job to run.
+func (a *api) admit(c *fiber.Ctx, key string, img []byte, opts jobOptions, route string) (admitted, error) {
 	switch {
 	case len(img) == 0:
-		return contracts.OCRJob{}, apierr.New(fiber.StatusBadRequest, apierr.EmptyImage, "The image is empty")
+		return admitted{}, apierr.New(fiber.StatusBadRequest, apierr.EmptyImage, "The image is empty")
 	case len(img) > a.cfg.MaxImageBytes:
-		return contracts.OCRJob{}, apierr.New(fiber.StatusRequestEntityTooLarge, apierr.ImageTooLarge, "The image is larger than the limit of "+mib(a.cfg.MaxImageBytes))
+		return admitted{}, apierr.New(fiber.StatusRequestEntityTooLarge, apierr.ImageTooLarge, "The image is larger than the limit of "+mib(a.cfg.MaxImageBytes))
 	case imagesniff.Format(img) == "":
-		return contracts.OCRJob{}, apierr.New(fiber.StatusUnsupportedMediaType, apierr.UnsupportedMediaType,
+		return admitted{}, apierr.New(fiber.StatusUnsupportedMediaType, apierr.UnsupportedMediaType,
 			"The file is not an image or document we read; send JPEG, PNG, TIFF, WebP, GIF, BMP, PNM, JPEG 2000, HEIC, AVIF or PDF")
 	}
 	// fasthttp never cancels a handler, so every call gets its own deadline.
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.CallTimeout)
 	defer cancel()
 	if err := a.checkLanguages(ctx, opts.languages); err != nil {
-		return contracts.OCRJob{}, err
+		return admitted{}, err
 	}
-	v, err := a.verify(ctx, c, key, route)
-	if err != nil {
-		return contracts.OCRJob{}, err
-	}
-	job := contracts.OCRJob{
-		JobID: newID("job"), RequestID: requestIDOf(c), Producer: "ingress",
-		KeyID: v.KeyID, OwnerID: v.ExternalID, SubmittedAt: a.cfg.Now().UnixMilli(),
+	adm := admitted{job: contracts.OCRJob{
+		JobID: newID("job"), RequestID: requestIDOf(c), Producer: "ingress", SubmittedAt: a.cfg.Now().UnixMilli(),
 		Languages: opts.languages, PageSegMode: opts.pageSegMode, Whitelist: opts.whitelist, Outputs: opts.outputs,
+	}}
+	if err := a.claim(ctx, c, key, img, opts, route, &adm); err != nil || adm.replay {
+		return adm, err
 	}
-	c.Set("X-Job-Id", job.JobID)
-	return job, nil
+	v, err := a.verify(ctx, c, key, route, adm.job.JobID)
+	if err != nil {
+		a.release(adm)
+		return admitted{}, err
+	}
+	adm.job.KeyID, adm.job.OwnerID = v.KeyID, v.ExternalID
+	c.Set("X-Job-Id", adm.job.JobID)
+	return adm, nil
 }
 
-// submit queues job and waits up to SyncWait for its result.
-func (a *api) submit(job contracts.OCRJob, img []byte) (contracts.OCRResult, error) {
+// claim records the request's Idempotency-Key, if it has one, for adm's
+// job. When an earlier request with the same key and body holds it, adm
+// becomes a replay of that request's job; another body is a 409.
+func (a *api) claim(ctx context.Context, c *fiber.Ctx, key string, img []byte, opts jobOptions, route string, adm *admitted) error {
+	idemKey := c.Get("Idempotency-Key")
+	if idemKey == "" || a.cfg.Idempotency == nil {
+		return nil
+	}
+	if !idempotency.ValidKey(idemKey) {
+		return apierr.New(fiber.StatusBadRequest, apierr.InvalidIdempotencyKey, "Idempotency-Key must be 1 to 255 printable ASCII characters")
+	}
+	scope := idempotency.Scope(key)
+	body := idempotency.RequestHash(img, map[string][]string{
+		"route": {route}, "languages": opts.languages, "pageSegMode": {strconv.Itoa(opts.pageSegMode)},
+		"whitelist": {opts.whitelist}, "output": opts.outputs,
+	})
+	cl, err := a.cfg.Idempotency.Claim(ctx, scope, strings.Clone(idemKey), body, adm.job.JobID)
+	switch {
+	case errors.Is(err, idempotency.ErrConflict):
+		return apierr.New(fiber.StatusConflict, apierr.IdempotencyKeyReused,
+			"This Idempotency-Key was used for a different request in the last 24 hours; use a new key for a new request")
+	case err != nil:
+		a.cfg.Logger.Error("claim idempotency key", "request_id", adm.job.RequestID, "err", err)
+		return &apierr.Error{Status: fiber.StatusServiceUnavailable, Reason: apierr.Unavailable,
+			Message: "The OCR queue is unavailable; please retry", RetryAfter: 1}
+	case !cl.New:
+		adm.job.JobID, adm.replay = cl.JobID, true
+		c.Set("Idempotent-Replayed", "true")
+		c.Set("X-Job-Id", cl.JobID)
+	}
+	adm.scope, adm.idemKey = scope, strings.Clone(idemKey)
+	return nil
+}
+
+// release forgets adm's Idempotency-Key claim, for a job that was never
+// queued, so that a retry runs.
+func (a *api) release(adm admitted) {
+	if adm.scope == "" || adm.replay {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.CallTimeout)
+	defer cancel()
+	if err := a.cfg.Idempotency.Release(ctx, adm.scope, adm.idemKey, adm.job.JobID); err != nil {
+		a.cfg.Logger.Warn("release idempotency key", "request_id", adm.job.RequestID, "job_id", adm.job.JobID, "err", err)
+	}
+}
+
+// unqueued undoes the admission of a job that could not be queued: its
+// claim is released and the credit its verification spent refunded.
+func (a *api) unqueued(adm admitted) {
+	if adm.replay {
+		return
+	}
+	a.release(adm)
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.CallTimeout)
+	defer cancel()
+	var resp contracts.RefundResponse
+	if err := a.cfg.Keys.Call(ctx, contracts.SubjectKeysRefund, contracts.RefundRequest{
+		KeyID: adm.job.KeyID, IdempotencyKey: adm.job.JobID, Reason: "job not queued",
+	}, &resp); err != nil {
+		a.cfg.Logger.Error("refund a job not queued", "request_id", adm.job.RequestID, "job_id", adm.job.JobID, "key_id", adm.job.KeyID, "err", err)
+	}
+}
+
+// run queues adm's job and waits up to SyncWait for its result; a replay
+// waits for the result of the job it replays.
+func (a *api) run(adm admitted, img []byte) (contracts.OCRResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.SyncWait+a.cfg.CallTimeout)
 	defer cancel()
-	return a.cfg.Jobs.Submit(ctx, job, img, a.cfg.SyncWait)
+	if adm.replay {
+		return a.cfg.Jobs.Await(ctx, adm.job.JobID, a.cfg.SyncWait)
+	}
+	res, err := a.cfg.Jobs.Submit(ctx, adm.job, img, a.cfg.SyncWait)
+	if errors.Is(err, jobs.ErrUnavailable) {
+		a.unqueued(adm)
+	}
+	return res, err
 }
 
 // outcome maps what Submit returned, other than jobs.ErrTimeout, to a

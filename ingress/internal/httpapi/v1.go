@@ -47,11 +47,12 @@ func (a *api) v1OCR(c *fiber.Ctx) error {
 		return apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest,
 			"callbackUrl is taken by POST /v1/jobs; POST /v1/ocr answers with the result")
 	}
-	job, err := a.admit(c, key, in.image, opts, "/v1/ocr")
+	adm, err := a.admit(c, key, in.image, opts, "/v1/ocr")
 	if err != nil {
 		return err
 	}
-	res, err := a.submit(job, in.image)
+	job := adm.job
+	res, err := a.run(adm, in.image)
 	if errors.Is(err, jobs.ErrTimeout) {
 		return a.lateResult(c, job)
 	}
@@ -100,16 +101,22 @@ func (a *api) v1SubmitJob(c *fiber.Ctx) error {
 	if err := a.checkCallback(in.callbackURL); err != nil {
 		return err
 	}
-	job, err := a.admit(c, key, in.image, opts, "/v1/jobs")
+	adm, err := a.admit(c, key, in.image, opts, "/v1/jobs")
 	if err != nil {
 		return err
 	}
+	if adm.replay {
+		return accepted(c, adm.job.JobID, contracts.JobQueued)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), queueTimeout)
 	defer cancel()
-	if err := a.cfg.Jobs.Enqueue(ctx, job, in.image, strings.Clone(in.callbackURL)); err != nil {
-		return a.outcome(c, job, contracts.OCRResult{}, err)
+	if err := a.cfg.Jobs.Enqueue(ctx, adm.job, in.image, strings.Clone(in.callbackURL)); err != nil {
+		if errors.Is(err, jobs.ErrUnavailable) {
+			a.unqueued(adm)
+		}
+		return a.outcome(c, adm.job, contracts.OCRResult{}, err)
 	}
-	return accepted(c, job.JobID, contracts.JobQueued)
+	return accepted(c, adm.job.JobID, contracts.JobQueued)
 }
 
 // accepted answers 202 with where to poll the job.

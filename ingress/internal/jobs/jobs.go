@@ -45,10 +45,11 @@ type Submitter struct {
 }
 
 // New creates the jobs stream, the images bucket and the job records bucket
-// if needed (the ingress writes to all three), and the results stream (it
-// reads results back), and returns a Submitter.
+// if needed (the ingress writes to all three), and the results and events
+// streams (it reads results back and refunds from usage events), and
+// returns a Submitter.
 func New(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) (*Submitter, error) {
-	for _, spec := range []contracts.StreamSpec{contracts.JobsStreamSpec, contracts.ResultsStreamSpec} {
+	for _, spec := range []contracts.StreamSpec{contracts.JobsStreamSpec, contracts.ResultsStreamSpec, contracts.EventsStreamSpec} {
 		if err := ensureStream(ctx, js, spec); err != nil {
 			return nil, err
 		}
@@ -108,6 +109,38 @@ func (s *Submitter) Submit(ctx context.Context, job contracts.OCRJob, image []by
 	var res contracts.OCRResult
 	if err := json.Unmarshal(m.Data, &res); err != nil {
 		return contracts.OCRResult{}, fmt.Errorf("decode result of job %s: %w", job.JobID, err)
+	}
+	return res, nil
+}
+
+// Await waits up to wait for the result of a job queued earlier (by
+// another request, or another replica), returning it at once when it is
+// already stored. It is ErrTimeout when it does not come in time.
+func (s *Submitter) Await(ctx context.Context, jobID string, wait time.Duration) (contracts.OCRResult, error) {
+	sub, err := s.nc.SubscribeSync(contracts.ResultSubject(jobID))
+	if err != nil {
+		return contracts.OCRResult{}, fmt.Errorf("%w: subscribe: %w", ErrUnavailable, err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	raw, err := s.results.GetLastMsgForSubject(ctx, contracts.ResultSubject(jobID))
+	var data []byte
+	switch {
+	case err == nil:
+		data = raw.Data
+	case !errors.Is(err, jetstream.ErrMsgNotFound):
+		return contracts.OCRResult{}, fmt.Errorf("%w: get result of job %s: %w", ErrUnavailable, jobID, err)
+	default:
+		waitCtx, cancel := context.WithTimeout(ctx, wait)
+		defer cancel()
+		m, err := sub.NextMsgWithContext(waitCtx)
+		if err != nil {
+			return contracts.OCRResult{}, fmt.Errorf("job %s: %w", jobID, ErrTimeout)
+		}
+		data = m.Data
+	}
+	var res contracts.OCRResult
+	if err := json.Unmarshal(data, &res); err != nil {
+		return contracts.OCRResult{}, fmt.Errorf("decode result of job %s: %w", jobID, err)
 	}
 	return res, nil
 }
