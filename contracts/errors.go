@@ -23,6 +23,9 @@ const (
 	// CodeResultTooLarge: the result, with the outputs asked for, is larger
 	// than a NATS message may be.
 	CodeResultTooLarge Code = "RESULT_TOO_LARGE"
+	// CodePageOutOfRange: OCRJob.Pages names a page the document does not
+	// have.
+	CodePageOutOfRange Code = "PAGE_OUT_OF_RANGE"
 )
 
 // Error is the body of a failure that crosses a process boundary. Message is

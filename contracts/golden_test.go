@@ -91,7 +91,7 @@ func TestGolden(t *testing.T) {
 			Languages: []string{"eng", "spa"}, Image: []byte{0x89, 'P', 'N', 'G'}, SubmittedAt: 1767225600000,
 		}},
 		{"ocr_job_ref", &OCRJob{JobID: "job_2", Producer: "billing-batch", ImageRef: "job_2", SubmittedAt: 1767225600000}},
-		{"ocr_job_options", &OCRJob{JobID: "job_3", Producer: "billing-batch", Image: []byte("PNG"), PageSegMode: 7, Whitelist: "0123456789", SubmittedAt: 1767225600000}},
+		{"ocr_job_options", &OCRJob{JobID: "job_3", Producer: "billing-batch", Image: []byte("PNG"), PageSegMode: 7, Whitelist: "0123456789", Pages: "1-3,7", DetectOrientation: ptr(false), SubmittedAt: 1767225600000}},
 		{"ocr_result", &OCRResult{JobID: "job_1", RequestID: "req_1", Status: JobSucceeded, Text: "Hello", RecognitionMs: 120, CompletedAt: 1767225600500}},
 		{"ocr_result_pages", &OCRResult{JobID: "job_2", Status: JobSucceeded, Text: "Page one\fPage two", RecognitionMs: 800, CompletedAt: 1767225600500,
 			Pages: []PageResult{{Page: 1, Text: "Page one", Source: PageSourceTextLayer}, {Page: 2, Text: "Page two", Source: PageSourceOCR}}}},

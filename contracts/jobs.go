@@ -23,6 +23,14 @@ type OCRJob struct {
 	// Whitelist, when set, limits recognition to these characters (such as
 	// "0123456789" for digits), at most MaxWhitelist bytes.
 	Whitelist string `json:"whitelist,omitempty"`
+	// Pages selects the pages of a multi-page document to read, as page
+	// numbers and ranges from 1 ("1-3,7"; see ParsePages); empty reads
+	// them all.
+	Pages string `json:"pages,omitempty"`
+	// DetectOrientation, when true, reads every page after Tesseract's
+	// orientation detection; when false, never; absent, a page is read
+	// again that way only when its first reading looks turned.
+	DetectOrientation *bool `json:"detectOrientation,omitempty"`
 	// Outputs lists what the result carries besides its text: any of
 	// OutputWords, OutputLines, OutputHOCR and OutputTSV (OutputText is
 	// always given and may be listed). All come from one recognition.

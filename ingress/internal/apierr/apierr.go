@@ -36,6 +36,8 @@ const (
 	Conflict             Reason = "CONFLICT"
 	TooManyPages         Reason = "TOO_MANY_PAGES"
 	ResultTooLarge       Reason = "RESULT_TOO_LARGE"
+	// PageOutOfRange: the pages option names a page the document lacks.
+	PageOutOfRange Reason = "PAGE_OUT_OF_RANGE"
 	// InvalidIdempotencyKey: the Idempotency-Key header is not 1 to 255
 	// printable ASCII characters.
 	InvalidIdempotencyKey Reason = "INVALID_IDEMPOTENCY_KEY"

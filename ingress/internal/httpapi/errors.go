@@ -130,7 +130,7 @@ func keyserviceError(e *contracts.Error) *apierr.Error {
 		return &apierr.Error{Status: fiber.StatusServiceUnavailable, Reason: apierr.Unavailable,
 			Message: "Key management timed out; please retry", RetryAfter: 1}
 	case contracts.CodeInternal, contracts.CodeUnsupportedMedia, contracts.CodeUnreadableImage,
-		contracts.CodeImageTooLarge, contracts.CodeUnsupportedLanguage, contracts.CodeTooManyPages, contracts.CodeResultTooLarge:
+		contracts.CodeImageTooLarge, contracts.CodeUnsupportedLanguage, contracts.CodeTooManyPages, contracts.CodeResultTooLarge, contracts.CodePageOutOfRange:
 		// The OCR codes never come from keyservice: a broken invariant.
 		return apierr.New(fiber.StatusInternalServerError, apierr.Internal, "Something went wrong on our side; please retry")
 	}
@@ -154,6 +154,8 @@ func jobError(e *contracts.Error) *apierr.Error {
 		return apierr.New(fiber.StatusUnprocessableEntity, apierr.TooManyPages, e.Message)
 	case contracts.CodeResultTooLarge:
 		return apierr.New(fiber.StatusUnprocessableEntity, apierr.ResultTooLarge, e.Message)
+	case contracts.CodePageOutOfRange:
+		return apierr.New(fiber.StatusUnprocessableEntity, apierr.PageOutOfRange, e.Message)
 	case contracts.CodeUnsupportedLanguage:
 		return apierr.New(fiber.StatusBadRequest, apierr.UnsupportedLanguage, e.Message)
 	case contracts.CodeBadRequest:

@@ -380,6 +380,7 @@ func TestJobFailures(t *testing.T) {
 		{"unreadable", &stubJobs{result: contracts.OCRResult{Status: contracts.JobFailed, Error: &contracts.Error{Code: contracts.CodeUnreadableImage, Message: "bad"}}}, nil, 422, "UNREADABLE_IMAGE"},
 		{"too many pixels", &stubJobs{result: contracts.OCRResult{Status: contracts.JobFailed, Error: &contracts.Error{Code: contracts.CodeImageTooLarge}}}, nil, 422, "IMAGE_TOO_MANY_PIXELS"},
 		{"too many pages", &stubJobs{result: contracts.OCRResult{Status: contracts.JobFailed, Error: &contracts.Error{Code: contracts.CodeTooManyPages}}}, nil, 422, "TOO_MANY_PAGES"},
+		{"page out of range", &stubJobs{result: contracts.OCRResult{Status: contracts.JobFailed, Error: &contracts.Error{Code: contracts.CodePageOutOfRange, Message: "pages asks for page 4, but the document has 3 page(s)"}}}, nil, 422, "PAGE_OUT_OF_RANGE"},
 		{"result too large", &stubJobs{result: contracts.OCRResult{Status: contracts.JobFailed, Error: &contracts.Error{Code: contracts.CodeResultTooLarge, Message: "ask for fewer outputs"}}}, nil, 422, "RESULT_TOO_LARGE"},
 		{"failed without reason", &stubJobs{result: contracts.OCRResult{Status: contracts.JobFailed}}, nil, 500, "INTERNAL"},
 		{"no result in time", &stubJobs{err: fmt.Errorf("x: %w", jobs.ErrTimeout)}, nil, 503, "OCR_TIMEOUT"},

@@ -83,6 +83,9 @@ func (a *api) uploadBase64(c *fiber.Ctx) error {
 		PageSegMode *int    `json:"pageSegMode"`
 		Whitelist   string  `json:"whitelist"`
 		Output      string  `json:"output"`
+		Pages       string  `json:"pages"`
+		// DetectOrientation is a JSON boolean.
+		DetectOrientation *bool `json:"detectOrientation"`
 	}
 	if err := json.Unmarshal(c.Body(), &body); err != nil {
 		return apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, `The body must be JSON: {"imageBase64": "<base64 image>"}`)
@@ -98,7 +101,8 @@ func (a *api) uploadBase64(c *fiber.Ctx) error {
 	if body.PageSegMode != nil {
 		psm = strconv.Itoa(*body.PageSegMode)
 	}
-	opts, err := parseOptions(optionFields{languages: body.Languages, pageSegMode: psm, whitelist: body.Whitelist, output: body.Output})
+	opts, err := parseOptions(optionFields{languages: body.Languages, pageSegMode: psm, whitelist: body.Whitelist, output: body.Output,
+		pages: body.Pages, detectOrientation: boolField(body.DetectOrientation)})
 	if err != nil {
 		return err
 	}
@@ -238,6 +242,7 @@ func (a *api) admit(c *fiber.Ctx, key string, img []byte, opts jobOptions, route
 	adm := admitted{job: contracts.OCRJob{
 		JobID: newID("job"), RequestID: requestIDOf(c), Producer: "ingress", SubmittedAt: a.cfg.Now().UnixMilli(),
 		Languages: opts.languages, PageSegMode: opts.pageSegMode, Whitelist: opts.whitelist, Outputs: opts.outputs,
+		Pages: opts.pages, DetectOrientation: opts.detectOrientation,
 	}}
 	if err := a.claim(ctx, c, key, img, opts, route, &adm); err != nil || adm.replay {
 		return adm, err
@@ -266,7 +271,7 @@ func (a *api) claim(ctx context.Context, c *fiber.Ctx, key string, img []byte, o
 	scope := idempotency.Scope(key)
 	body := idempotency.RequestHash(img, map[string][]string{
 		"route": {route}, "languages": opts.languages, "pageSegMode": {strconv.Itoa(opts.pageSegMode)},
-		"whitelist": {opts.whitelist}, "output": opts.outputs,
+		"whitelist": {opts.whitelist}, "output": opts.outputs, "pages": {opts.pages}, "detectOrientation": {boolField(opts.detectOrientation)},
 	})
 	cl, err := a.cfg.Idempotency.Claim(ctx, scope, strings.Clone(idemKey), body, adm.job.JobID)
 	switch {

@@ -21,12 +21,16 @@ type jobOptions struct {
 	whitelist   string
 	// outputs are the outputs asked for besides the text, nil for none.
 	outputs []string
+	// pages is the page selection as sent ("1-3,7"), checked.
+	pages string
+	// detectOrientation is nil for automatic.
+	detectOrientation *bool
 }
 
 // optionFields are a request's option fields as sent: form values, or the
 // JSON members of /uploadBase64 (pageSegMode as its decimal form).
 type optionFields struct {
-	languages, pageSegMode, whitelist, output string
+	languages, pageSegMode, whitelist, output, pages, detectOrientation string
 }
 
 // formOptions reads the option fields of a multipart request.
@@ -34,6 +38,7 @@ func formOptions(c *fiber.Ctx) optionFields {
 	return optionFields{
 		languages: c.FormValue("languages"), pageSegMode: c.FormValue("pageSegMode"),
 		whitelist: c.FormValue("whitelist"), output: c.FormValue("output"),
+		pages: c.FormValue("pages"), detectOrientation: c.FormValue("detectOrientation"),
 	}
 }
 
@@ -82,6 +87,21 @@ func parseOptions(f optionFields) (jobOptions, error) {
 		problems = append(problems, outputProblem)
 	}
 	o.outputs = outputs
+	if _, err := contracts.ParsePages(f.pages); err != nil {
+		problems = append(problems, fmt.Sprintf("pages must be page numbers and ranges from 1 to %d, such as 1-3,7", contracts.MaxDocumentPages))
+	} else {
+		o.pages = strings.TrimSpace(f.pages)
+	}
+	switch strings.TrimSpace(f.detectOrientation) {
+	case "":
+	case "true":
+		o.detectOrientation = new(bool)
+		*o.detectOrientation = true
+	case "false":
+		o.detectOrientation = new(bool)
+	default:
+		problems = append(problems, "detectOrientation must be true or false")
+	}
 	if len(problems) > 0 {
 		return jobOptions{}, apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, strings.Join(problems, "; "))
 	}
@@ -132,4 +152,12 @@ func (a *api) checkLanguages(ctx context.Context, langs []string) error {
 		}
 	}
 	return nil
+}
+
+// boolField is a JSON boolean option as its form value: "" when absent.
+func boolField(b *bool) string {
+	if b == nil {
+		return ""
+	}
+	return strconv.FormatBool(*b)
 }

@@ -54,17 +54,26 @@ func TestRecognitionOptions(t *testing.T) {
 		t.Run(route, func(t *testing.T) {
 			keys, jobs := &stubKeys{}, &stubJobs{result: contracts.OCRResult{Status: contracts.JobSucceeded, Text: "x"}}
 			app := newApp(keys, jobs)
-			r := do(t, app, optionsRequest(t, route, png, map[string]any{"languages": "spa+eng", "pageSegMode": 7, "whitelist": "0123456789"}))
+			r := do(t, app, optionsRequest(t, route, png, map[string]any{"languages": "spa+eng", "pageSegMode": 7, "whitelist": "0123456789",
+				"pages": "1-3, 7", "detectOrientation": false}))
 			require.Equal(t, 200, r.status, r.raw)
 			require.Equal(t, []string{"spa", "eng"}, jobs.job.Languages)
 			require.Equal(t, 7, jobs.job.PageSegMode)
 			require.Equal(t, "0123456789", jobs.job.Whitelist)
+			require.Equal(t, "1-3, 7", jobs.job.Pages)
+			require.NotNil(t, jobs.job.DetectOrientation)
+			require.False(t, *jobs.job.DetectOrientation)
+			r = do(t, app, optionsRequest(t, route, png, map[string]any{"detectOrientation": true}))
+			require.Equal(t, 200, r.status, r.raw)
+			require.True(t, *jobs.job.DetectOrientation)
 
 			jobs.job.Languages = nil
 			r = do(t, app, optionsRequest(t, route, png, nil))
 			require.Equal(t, 200, r.status, r.raw)
 			require.Nil(t, jobs.job.Languages, "no languages: the workers' default")
 			require.Zero(t, jobs.job.PageSegMode)
+			require.Empty(t, jobs.job.Pages)
+			require.Nil(t, jobs.job.DetectOrientation, "no detectOrientation: automatic")
 
 			charged := keys.verifies.Load()
 			for _, bad := range []map[string]any{
@@ -77,6 +86,10 @@ func TestRecognitionOptions(t *testing.T) {
 				{"whitelist": "0\x01"},
 				{"whitelist": strings.Repeat("x", 257)},
 				{"languages": "eng;spa", "pageSegMode": 0},
+				{"pages": "0-3"},
+				{"pages": "3-1"},
+				{"pages": "101"},
+				{"detectOrientation": "maybe"},
 			} {
 				r := do(t, app, optionsRequest(t, route, png, bad))
 				require.Equal(t, 400, r.status, "%v: %s", bad, r.raw)

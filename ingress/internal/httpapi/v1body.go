@@ -29,7 +29,10 @@ type v1JSON struct {
 	PageSegMode *int    `json:"pageSegMode"`
 	Whitelist   string  `json:"whitelist"`
 	Output      string  `json:"output"`
-	CallbackURL string  `json:"callbackUrl"`
+	Pages       string  `json:"pages"`
+	// DetectOrientation is a JSON boolean.
+	DetectOrientation *bool  `json:"detectOrientation"`
+	CallbackURL       string `json:"callbackUrl"`
 }
 
 // maxCallbackURL bounds a callbackUrl, in bytes.
@@ -66,7 +69,7 @@ func parseV1JSON(body []byte, maxImageBytes int) (v1Input, error) {
 		err = errors.New("data after the object")
 	}
 	if err != nil {
-		const shape = `one JSON object: {"image": "<base64 image>", "languages", "pageSegMode", "whitelist", "output", "callbackUrl"}`
+		const shape = `one JSON object: {"image": "<base64 image>", "languages", "pageSegMode", "whitelist", "output", "pages", "detectOrientation", "callbackUrl"}`
 		msg := "The body must be " + shape
 		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 			msg = "The body has an unknown member " + name + "; it must be " + shape
@@ -88,8 +91,9 @@ func parseV1JSON(body []byte, maxImageBytes int) (v1Input, error) {
 		psm = strconv.Itoa(*b.PageSegMode)
 	}
 	return v1Input{
-		image:       img,
-		fields:      optionFields{languages: b.Languages, pageSegMode: psm, whitelist: b.Whitelist, output: b.Output},
+		image: img,
+		fields: optionFields{languages: b.Languages, pageSegMode: psm, whitelist: b.Whitelist, output: b.Output,
+			pages: b.Pages, detectOrientation: boolField(b.DetectOrientation)},
 		callbackURL: b.CallbackURL,
 	}, nil
 }

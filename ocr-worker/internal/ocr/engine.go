@@ -57,6 +57,13 @@ type Options struct {
 	PageSegMode int
 	// Whitelist, when set, limits recognition to these characters.
 	Whitelist string
+	// Pages, when set, are the pages of a multi-page document to read
+	// (ascending, from 1); a page the document lacks is ErrNoSuchPage.
+	Pages []int
+	// Orientation says when a page is read after Tesseract's orientation
+	// detection (which doubles a page's time): OrientAuto, OrientAlways or
+	// OrientNever. It applies with automatic page segmentation only.
+	Orientation Orientation
 	// Words, Lines, HOCR and TSV ask for those outputs besides the text;
 	// all come from the same recognition.
 	Words, Lines, HOCR, TSV bool
@@ -67,6 +74,33 @@ type Options struct {
 	// document with the pages done and the pages in all.
 	Progress func(done, pages int)
 }
+
+// Orientation is when a page is read after orientation detection.
+type Orientation int
+
+// Orientations.
+const (
+	// OrientAuto reads a page again with orientation detection when its
+	// first reading looks like a turned page's.
+	OrientAuto Orientation = iota
+	// OrientAlways reads every page with orientation detection.
+	OrientAlways
+	// OrientNever never detects orientation.
+	OrientNever
+)
+
+// ErrNoSuchPage: Options.Pages names a page the document does not have.
+// The error is a *PageError.
+var ErrNoSuchPage = errors.New("no such page")
+
+// PageError is page Page asked of a document of Pages pages.
+type PageError struct{ Page, Pages int }
+
+func (e *PageError) Error() string {
+	return fmt.Sprintf("page %d of a document of %d page(s): %s", e.Page, e.Pages, ErrNoSuchPage)
+}
+
+func (e *PageError) Unwrap() error { return ErrNoSuchPage }
 
 // ErrDeadline: a recognition passed Options.Deadline. It wraps
 // context.DeadlineExceeded.
@@ -133,11 +167,17 @@ func (e *Engine) recognize(img []byte, page int, o Options) (Reading, error) {
 			}
 		}()
 	}
-	r, err := e.read(page, o)
+	auto := o.PageSegMode == 0 && o.Whitelist == ""
+	var r Reading
+	if auto && o.Orientation == OrientAlways {
+		r, err = e.readOSD(page, o)
+	} else {
+		r, err = e.read(page, o)
+	}
 	if err != nil {
 		return Reading{}, err
 	}
-	if o.PageSegMode == 0 && o.Whitelist == "" && mayBeTurned(r.Text, langs) {
+	if auto && o.Orientation == OrientAuto && mayBeTurned(r.Text, langs) {
 		if r, err = e.readTurned(r, page, o); err != nil {
 			return Reading{}, err
 		}
@@ -251,15 +291,9 @@ const (
 // looks like a turned page) and keeps the reading that looks more like
 // text.
 func (e *Engine) readTurned(upright Reading, page int, o Options) (Reading, error) {
-	if err := e.api.SetVariable("tessedit_pageseg_mode", psmAutoOSD); err != nil {
-		return Reading{}, fmt.Errorf("enable orientation detection: %w", err)
-	}
-	turned, err := e.read(page, o)
-	if resetErr := e.api.SetVariable("tessedit_pageseg_mode", psmAuto); resetErr != nil {
-		e.langs = nil // load again before the next job rather than keep OSD on
-	}
+	turned, err := e.readOSD(page, o)
 	if err != nil {
-		return Reading{}, fmt.Errorf("recognize with orientation detection: %w", err)
+		return Reading{}, err
 	}
 	a, _ := wordiness(upright.Text)
 	b, _ := wordiness(turned.Text)
@@ -267,6 +301,21 @@ func (e *Engine) readTurned(upright Reading, page int, o Options) (Reading, erro
 		return turned, nil
 	}
 	return upright, nil
+}
+
+// readOSD reads the image set after Tesseract's orientation detection.
+func (e *Engine) readOSD(page int, o Options) (Reading, error) {
+	if err := e.api.SetVariable("tessedit_pageseg_mode", psmAutoOSD); err != nil {
+		return Reading{}, fmt.Errorf("enable orientation detection: %w", err)
+	}
+	r, err := e.read(page, o)
+	if resetErr := e.api.SetVariable("tessedit_pageseg_mode", psmAuto); resetErr != nil {
+		e.langs = nil // load again before the next job rather than keep OSD on
+	}
+	if err != nil {
+		return Reading{}, fmt.Errorf("recognize with orientation detection: %w", err)
+	}
+	return r, nil
 }
 
 // Close frees the engine's Tesseract. A later Recognize would load a new

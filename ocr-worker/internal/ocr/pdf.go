@@ -73,6 +73,9 @@ func (e *Engine) ReadWith(img []byte, o Options) (Document, error) {
 		}
 		// One page, or a chain only Leptonica makes sense of: an image.
 	}
+	if _, err := selected(1, o.Pages); err != nil {
+		return Document{}, err
+	}
 	r, err := e.recognize(img, 1, o)
 	if err != nil {
 		return Document{}, err
@@ -96,16 +99,38 @@ func (e *Engine) readPDF(data []byte, o Options) (Document, error) {
 	if err != nil {
 		return Document{}, err
 	}
+	pages, err := selected(len(sizes), o.Pages)
+	if err != nil {
+		return Document{}, err
+	}
 	c := collector{o: o, multi: true}
-	for i, size := range sizes {
-		p, r, err := e.readPDFPage(path, i+1, size, o)
+	for i, n := range pages {
+		p, r, err := e.readPDFPage(path, n, sizes[n-1], o)
 		if err != nil {
-			return Document{}, fmt.Errorf("page %d: %w", i+1, err)
+			return Document{}, fmt.Errorf("page %d: %w", n, err)
 		}
 		c.add(p, r)
-		o.progress(i+1, len(sizes))
+		o.progress(i+1, len(pages))
 	}
 	return c.done(), nil
+}
+
+// selected returns the page numbers to read of a document of n pages: all
+// of them, or those of want, which must all be there (ErrNoSuchPage).
+func selected(n int, want []int) ([]int, error) {
+	if len(want) == 0 {
+		out := make([]int, n)
+		for i := range out {
+			out[i] = i + 1
+		}
+		return out, nil
+	}
+	for _, p := range want {
+		if p < 1 || p > n {
+			return nil, &PageError{Page: p, Pages: n}
+		}
+	}
+	return want, nil
 }
 
 func (e *Engine) readPDFPage(path string, n int, size pageSize, o Options) (Page, Reading, error) {

@@ -72,18 +72,22 @@ func (e *Engine) readTIFF(data []byte, sizes [][2]int, o Options) (Document, err
 			return Document{}, fmt.Errorf("page %d of %dx%d pixels: %w", i+1, s[0], s[1], ErrImageTooLarge)
 		}
 	}
+	pages, err := selected(len(sizes), o.Pages)
+	if err != nil {
+		return Document{}, err
+	}
 	c := collector{o: o, multi: true}
-	for i := range sizes {
-		png, ok := leptTIFFPage(data, i)
+	for i, n := range pages {
+		png, ok := leptTIFFPage(data, n-1)
 		if !ok {
-			return Document{}, fmt.Errorf("page %d: %w", i+1, ErrUnreadableImage)
+			return Document{}, fmt.Errorf("page %d: %w", n, ErrUnreadableImage)
 		}
-		r, err := e.recognize(png, i+1, o)
+		r, err := e.recognize(png, n, o)
 		if err != nil {
-			return Document{}, fmt.Errorf("page %d: %w", i+1, err)
+			return Document{}, fmt.Errorf("page %d: %w", n, err)
 		}
-		c.add(Page{Number: i + 1, Text: r.Text}, r)
-		o.progress(i+1, len(sizes))
+		c.add(Page{Number: n, Text: r.Text}, r)
+		o.progress(i+1, len(pages))
 	}
 	return c.done(), nil
 }

@@ -72,3 +72,33 @@ func FuzzTIFFPageSizes(f *testing.F) {
 		}
 	})
 }
+
+// TestReadSelectedPages: Options.Pages reads those pages only, numbered as
+// in the document, with progress over them; a page past the end, of a
+// document or of a single image, is a PageError.
+func TestReadSelectedPages(t *testing.T) {
+	e := newEngine(t, engSpa)
+	tiff := testimage.MultiPageTIFF(t, testimage.Render(t, "First page"), testimage.Render(t, "Second page"), testimage.Render(t, "Third page"))
+	var progress [][2]int
+	doc, err := e.ReadWith(tiff, Options{Languages: engSpa, Pages: []int{1, 3}, Progress: func(done, pages int) {
+		progress = append(progress, [2]int{done, pages})
+	}})
+	require.NoError(t, err)
+	require.Len(t, doc.Pages, 2)
+	require.Equal(t, 1, doc.Pages[0].Number)
+	require.Equal(t, 3, doc.Pages[1].Number)
+	require.Equal(t, "Third page", cer.Normalize(doc.Pages[1].Text))
+	require.Equal(t, [][2]int{{1, 2}, {2, 2}}, progress)
+
+	_, err = e.ReadWith(tiff, Options{Languages: engSpa, Pages: []int{2, 4}})
+	var pe *PageError
+	require.ErrorAs(t, err, &pe)
+	require.Equal(t, PageError{Page: 4, Pages: 3}, *pe)
+	require.ErrorIs(t, err, ErrNoSuchPage)
+
+	_, err = e.ReadWith(testimage.TextPNG(t, "One page"), Options{Languages: engSpa, Pages: []int{2}})
+	require.ErrorIs(t, err, ErrNoSuchPage)
+	one, err := e.ReadWith(testimage.TextPNG(t, "One page"), Options{Languages: engSpa, Pages: []int{1}})
+	require.NoError(t, err)
+	require.Equal(t, "One page", cer.Normalize(one.Text))
+}

@@ -50,3 +50,28 @@ func TestRecognizeTurnedPage(t *testing.T) {
 		require.Contains(t, got, "see if it works on all types of pages", name)
 	}
 }
+
+// TestOrientationOption: OrientNever leaves a turned page as Tesseract
+// reads it upright; OrientAlways reads it after orientation detection even
+// where the first reading would not have looked turned.
+func TestOrientationOption(t *testing.T) {
+	e := newEngine(t, engSpa)
+	lines := []string{
+		"This is a lot of text to test the code",
+		"and see if it works on all types of pages",
+		"that come in upside down or on their side.",
+		"The quick brown fox jumps over the lazy dog",
+		"while the five boxing wizards jump quickly,",
+		"and a few more lines of plain English prose",
+	}
+	upsideDown := testimage.Encode(t, orient(testimage.Render(t, lines...), 3), testimage.PNG)
+	never, err := e.ReadWith(upsideDown, Options{Languages: engSpa, Orientation: OrientNever})
+	require.NoError(t, err)
+	require.NotContains(t, never.Text, "see if it works", "OrientNever read the page turned")
+	always, err := e.ReadWith(upsideDown, Options{Languages: engSpa, Orientation: OrientAlways})
+	require.NoError(t, err)
+	require.Contains(t, always.Text, "see if it works on all types of pages")
+	upright, err := e.ReadWith(testimage.TextPNG(t, lines...), Options{Languages: engSpa, Orientation: OrientAlways})
+	require.NoError(t, err)
+	require.Contains(t, upright.Text, "see if it works on all types of pages")
+}

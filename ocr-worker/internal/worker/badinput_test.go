@@ -38,6 +38,8 @@ func TestBadInput(t *testing.T) {
 		{"no image", contracts.OCRJob{}, contracts.CodeBadRequest},
 		{"page segmentation mode 2", contracts.OCRJob{Image: png, PageSegMode: 2}, contracts.CodeBadRequest},
 		{"missing object", contracts.OCRJob{ImageRef: "never-stored"}, contracts.CodeNotFound},
+		{"page an image lacks", contracts.OCRJob{Image: png, Pages: "1-2"}, contracts.CodePageOutOfRange},
+		{"page selection malformed", contracts.OCRJob{Image: png, Pages: "2-1"}, contracts.CodeBadRequest},
 	}
 	for i, tc := range cases {
 		tc.job.JobID = "job_bad_" + string(rune('a'+i))
@@ -91,7 +93,7 @@ func TestBadInput(t *testing.T) {
 		require.Equal(t, "1", m.Header.Get(contracts.HeaderDeadDeliveries), tc.name)
 		require.Equal(t, "req_bad", m.Header.Get(contracts.HeaderRequestID), tc.name)
 	}
-	require.Len(t, dead, 9, "the poison cases")
+	require.Len(t, dead, 11, "the poison cases")
 }
 
 // TestMalformedJobTerminated checks that a message that is not a job with

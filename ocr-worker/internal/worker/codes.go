@@ -13,6 +13,7 @@ import (
 // publicError maps why a job failed to the code and message its producer
 // sees. Messages are safe to show to an end user. A nil error is success.
 func publicError(err error, installed []string) (contracts.Code, string) {
+	var pageErr *ocr.PageError
 	switch {
 	case err == nil:
 		return "", ""
@@ -22,6 +23,8 @@ func publicError(err error, installed []string) (contracts.Code, string) {
 		return contracts.CodeBadRequest, "invalid job: " + rule
 	case errors.Is(err, ocr.ErrUnsupportedMedia):
 		return contracts.CodeUnsupportedMedia, "the file is not an image or document in a supported format (PNG, JPEG, GIF, BMP, TIFF, WebP, PNM, JPEG 2000, HEIC, AVIF, PDF)"
+	case errors.As(err, &pageErr):
+		return contracts.CodePageOutOfRange, fmt.Sprintf("pages asks for page %d, but the document has %d page(s)", pageErr.Page, pageErr.Pages)
 	case errors.Is(err, ocr.ErrTooManyPages):
 		return contracts.CodeTooManyPages, fmt.Sprintf("the document has more than %d pages", ocr.MaxPages)
 	case errors.Is(err, ocr.ErrUnreadableImage):

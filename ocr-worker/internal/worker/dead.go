@@ -31,7 +31,7 @@ func (e *deadError) Unwrap() error { return e.err }
 func isPoison(code contracts.Code) bool {
 	switch code {
 	case contracts.CodeBadRequest, contracts.CodeUnsupportedMedia, contracts.CodeUnreadableImage, contracts.CodeImageTooLarge,
-		contracts.CodeTooManyPages,
+		contracts.CodeTooManyPages, contracts.CodePageOutOfRange,
 		contracts.CodeTimeout: // recognition past the job deadline: the same input would be again
 		return true
 	}

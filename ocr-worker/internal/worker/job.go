@@ -49,10 +49,17 @@ func DecodeJob(data []byte) (contracts.OCRJob, error) {
 		return job, fmt.Errorf("%w: pageSegMode must be 1 or 3 to %d", ErrInvalidJob, contracts.PageSegModeMax)
 	case !validWhitelist(job.Whitelist):
 		return job, fmt.Errorf("%w: whitelist must be at most %d bytes of printable characters", ErrInvalidJob, contracts.MaxWhitelist)
+	case !validPages(job.Pages):
+		return job, fmt.Errorf("%w: pages must be page numbers and ranges from 1 to %d, such as 1-3,7", ErrInvalidJob, contracts.MaxDocumentPages)
 	case !validOutputs(job.Outputs):
 		return job, fmt.Errorf("%w: outputs must be distinct, among %s", ErrInvalidJob, strings.Join(contracts.Outputs, ", "))
 	}
 	return job, nil
+}
+
+func validPages(s string) bool {
+	_, err := contracts.ParsePages(s)
+	return err == nil
 }
 
 // validOutputs accepts distinct names from contracts.Outputs.

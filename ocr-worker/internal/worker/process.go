@@ -117,6 +117,10 @@ func (w *Worker) recognize(ctx context.Context, s *slot, msg jetstream.Msg, job 
 			w.progress(job.JobID, done, pages)
 			tr.progress(done, pages)
 		}}
+	o.Pages, _ = contracts.ParsePages(job.Pages) // DecodeJob checked it
+	if d := job.DetectOrientation; d != nil {
+		o.Orientation = map[bool]ocr.Orientation{true: ocr.OrientAlways, false: ocr.OrientNever}[*d]
+	}
 	for _, out := range job.Outputs {
 		switch out {
 		case contracts.OutputWords:
