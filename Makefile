@@ -6,7 +6,7 @@ NATS_SERVER_VERSION ?= v2.15.2
 BIN := $(CURDIR)/.bin
 SERVICES := keyservice ocr-worker analytics ingress
 
-.PHONY: run test deps build nats-server clean accuracy
+.PHONY: run test deps build nats-server clean accuracy load
 
 run: deps build
 	@deploy/scripts/run.sh
@@ -31,6 +31,12 @@ build:
 # CER of the OCR engine on ../shared/ocr-corpus, per image and per category.
 accuracy: deps
 	@go run ./ocr-worker/cmd/accuracy -corpus ../shared/ocr-corpus
+
+# The ingress under load: its overhead over the worker's recognition time at
+# 4 concurrent clients (and at as many as the worker has slots), and its
+# memory under a flood of 20 MB uploads. Flags: ARGS="-requests 500 ...".
+load: deps build
+	@OMP_THREAD_LIMIT=1 go run ./e2e/cmd/ingressload -bin $(BIN) -nats-server $(BIN)/nats-server $(ARGS)
 
 clean:
 	rm -rf $(BIN)

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ingress/internal/admission"
 	"github.com/ocrstack/ocrstack/ingress/internal/callback"
 	"github.com/ocrstack/ocrstack/ingress/internal/config"
 	"github.com/ocrstack/ocrstack/ingress/internal/httpapi"
@@ -59,6 +60,10 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	gate, err := admission.New(admission.Config{MaxInFlight: cfg.MaxInFlight, MaxQueued: cfg.MaxQueued, Streams: js, Logger: log})
+	if err != nil {
+		return err
+	}
 	keys := keysclient.New(nc, cfg.CallTimeout)
 	refunder := refunds.New(js, keys, log)
 	if err := refunder.Start(setupCtx); err != nil {
@@ -79,8 +84,12 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 		}
 	}
 	app := httpapi.New(httpapi.Config{
-		Keys: keys, Jobs: submitter, Idempotency: idem, Logger: log,
-		Ready: readiness(nc), APIID: cfg.APIID, RootKey: cfg.RootKey, MaxImageBytes: cfg.MaxImageBytes,
+		Keys: keys, Jobs: submitter, Idempotency: idem, Admission: gate, Logger: log,
+		// A connection limit is shared fairly only if connections end with
+		// their response; a new loopback or LAN connection costs far less
+		// than an OCR job.
+		DisableKeepalive: cfg.MaxConns > 0,
+		Ready:            readiness(nc), APIID: cfg.APIID, RootKey: cfg.RootKey, MaxImageBytes: cfg.MaxImageBytes,
 		SyncWait: cfg.SyncWait, Callbacks: callbacks != nil, CallTimeout: cfg.CallTimeout, Trial: trial,
 		Languages:   workerinfo.New(workerinfo.Config{Conn: nc, Logger: log}),
 		SignupLimit: int64(cfg.SignupLimit), SignupWindow: time.Hour,
@@ -88,6 +97,11 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	if cfg.MaxConns > 0 {
+		// fiber reads a whole body before any handler runs: bounding the
+		// connections served bounds the memory a flood of uploads takes.
+		ln = admission.LimitListener(ln, cfg.MaxConns)
 	}
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()

@@ -36,6 +36,9 @@ const (
 	Conflict             Reason = "CONFLICT"
 	TooManyPages         Reason = "TOO_MANY_PAGES"
 	ResultTooLarge       Reason = "RESULT_TOO_LARGE"
+	// Overloaded: too many OCR requests in flight here, or too many jobs
+	// queued; Retry-After says when to try again.
+	Overloaded Reason = "OVERLOADED"
 	// PageOutOfRange: the pages option names a page the document lacks.
 	PageOutOfRange Reason = "PAGE_OUT_OF_RANGE"
 	// InvalidIdempotencyKey: the Idempotency-Key header is not 1 to 255

@@ -36,6 +36,21 @@ type Config struct {
 	// hour (the address the connection comes from); default 10, 0 for no
 	// limit.
 	SignupLimit int
+	// MaxInFlight is OCR_MAX_IN_FLIGHT, the OCR requests this ingress
+	// processes at once; past it a request gets 503 OVERLOADED at once.
+	// Default 16, at least 1. It only bites below MaxConns (each request
+	// holds a connection).
+	MaxInFlight int
+	// MaxQueued is OCR_MAX_QUEUED, the messages the jobs stream (OCR_JOBS,
+	// shared by every ingress) may hold before new OCR requests get 503
+	// OVERLOADED; default 1000, 0 for no limit.
+	MaxQueued int
+	// MaxConns is OCR_MAX_CONNS, the HTTP connections served at once; more
+	// wait to be accepted. Bodies are read whole before a handler runs, so
+	// this is what bounds memory under a flood of uploads: about MaxConns ×
+	// 3 × MaxImageBytes (measured 50-60 MB per connection with 20 MB
+	// uploads: 1.6 GiB at the default). Default 32, 0 for no limit.
+	MaxConns int
 	// CallbackSecret is OCR_CALLBACK_SECRET, at least 32 characters: the
 	// HMAC-SHA256 key job callbacks are signed with. Without it a job naming
 	// a callbackUrl is refused (CALLBACKS_DISABLED). Every replica needs
@@ -60,6 +75,9 @@ func Load(getenv func(string) string) (Config, error) {
 	c.CallTimeout = durVar(getenv, "OCR_CALL_TIMEOUT", 3*time.Second, &errs)
 	c.ShutdownTimeout = durVar(getenv, "OCR_SHUTDOWN_TIMEOUT", 30*time.Second, &errs)
 	c.SignupLimit = intVar(getenv, "OCR_SIGNUP_LIMIT", 10, &errs)
+	c.MaxInFlight = intVar(getenv, "OCR_MAX_IN_FLIGHT", 16, &errs)
+	c.MaxQueued = intVar(getenv, "OCR_MAX_QUEUED", 1000, &errs)
+	c.MaxConns = intVar(getenv, "OCR_MAX_CONNS", 32, &errs)
 	c.CallbackSecret = getenv("OCR_CALLBACK_SECRET")
 	switch v := getenv("OCR_CALLBACK_ALLOW_PRIVATE"); v {
 	case "", "false":
@@ -91,6 +109,14 @@ func (c Config) Validate() error {
 	}
 	if c.SignupLimit < 0 {
 		errs = append(errs, fmt.Errorf("OCR_SIGNUP_LIMIT %d: want 0 (no limit) or more", c.SignupLimit))
+	}
+	if c.MaxInFlight < 1 {
+		errs = append(errs, fmt.Errorf("OCR_MAX_IN_FLIGHT %d: want 1 or more", c.MaxInFlight))
+	}
+	for name, n := range map[string]int{"OCR_MAX_QUEUED": c.MaxQueued, "OCR_MAX_CONNS": c.MaxConns} {
+		if n < 0 {
+			errs = append(errs, fmt.Errorf("%s %d: want 0 (no limit) or more", name, n))
+		}
 	}
 	for name, d := range map[string]time.Duration{"OCR_SYNC_WAIT": c.SyncWait, "OCR_CALL_TIMEOUT": c.CallTimeout, "OCR_SHUTDOWN_TIMEOUT": c.ShutdownTimeout} {
 		if d <= 0 {

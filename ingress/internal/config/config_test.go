@@ -58,3 +58,37 @@ func TestCallbackSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestAdmissionLimits checks the defaults and bounds of the overload
+// settings.
+func TestAdmissionLimits(t *testing.T) {
+	for _, tc := range []struct {
+		name                                string
+		env                                 map[string]string
+		wantInFlight, wantQueued, wantConns int
+		wantErr                             string
+	}{
+		{name: "defaults", wantInFlight: 16, wantQueued: 1000, wantConns: 32},
+		{name: "set", env: map[string]string{"OCR_MAX_IN_FLIGHT": "8", "OCR_MAX_QUEUED": "0", "OCR_MAX_CONNS": "0"}, wantInFlight: 8},
+		{name: "no in-flight", env: map[string]string{"OCR_MAX_IN_FLIGHT": "0"}, wantErr: "OCR_MAX_IN_FLIGHT 0"},
+		{name: "negative queue", env: map[string]string{"OCR_MAX_QUEUED": "-1"}, wantErr: "OCR_MAX_QUEUED -1"},
+		{name: "negative conns", env: map[string]string{"OCR_MAX_CONNS": "-1"}, wantErr: "OCR_MAX_CONNS -1"},
+		{name: "not a number", env: map[string]string{"OCR_MAX_CONNS": "many"}, wantErr: "OCR_MAX_CONNS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(func(k string) string { return tc.env[k] })
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v; want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.MaxInFlight != tc.wantInFlight || c.MaxQueued != tc.wantQueued || c.MaxConns != tc.wantConns {
+				t.Errorf("got %d, %d, %d; want %d, %d, %d", c.MaxInFlight, c.MaxQueued, c.MaxConns, tc.wantInFlight, tc.wantQueued, tc.wantConns)
+			}
+		})
+	}
+}

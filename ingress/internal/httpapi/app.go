@@ -47,6 +47,13 @@ type Jobs interface {
 	Await(ctx context.Context, jobID string, wait time.Duration) (contracts.OCRResult, error)
 }
 
+// Admission bounds the OCR work in flight (admission.Gate does).
+type Admission interface {
+	// Admit lets one OCR request in, or refuses it with an error that is
+	// an *admission.OverloadedError; release is called when it is done.
+	Admit(ctx context.Context) (release func(), err error)
+}
+
 // Idempotency remembers which job an Idempotency-Key started
 // (idempotency.Store does).
 type Idempotency interface {
@@ -73,6 +80,12 @@ type Config struct {
 	// Languages, when set, lets a request naming a language no worker has
 	// be refused before its key is charged; nil leaves that to the worker.
 	Languages Languages
+	// Admission, when set, refuses OCR requests with 503 OVERLOADED while
+	// too many are in flight or too many jobs are queued.
+	Admission Admission
+	// DisableKeepalive closes every connection after its response, so a
+	// limit on connections (admission.LimitListener) is shared fairly.
+	DisableKeepalive bool
 	// Idempotency, when set, makes a retried request with the same
 	// Idempotency-Key header and body answer with the first one's job.
 	Idempotency Idempotency
@@ -136,15 +149,18 @@ func New(cfg Config) *fiber.App {
 		ReadTimeout:           60 * time.Second,
 		WriteTimeout:          60 * time.Second,
 		IdleTimeout:           120 * time.Second,
+		DisableKeepalive:      cfg.DisableKeepalive,
 	})
 	app.Use(recover.New())
 	app.Use(a.requestID)
 	app.Get("/livez", a.livez)
 	app.Get("/readyz", a.readyz)
+	app.Get("/openapi.json", a.openAPIHandler())
+	app.Get("/docs", a.docsHandler())
 	app.Post("/signup", a.signup)
-	app.Post("/upload", a.upload)
-	app.Post("/uploadBase64", a.uploadBase64)
-	app.Post("/api/v1/ocr", a.pictotextOCR)
+	app.Post("/upload", a.admitted, a.upload)
+	app.Post("/uploadBase64", a.admitted, a.uploadBase64)
+	app.Post("/api/v1/ocr", a.admitted, a.pictotextOCR)
 	a.mountV1(app)
 	a.mountV2(app)
 	return app

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ingress/internal/admission"
 	"github.com/ocrstack/ocrstack/ingress/internal/apierr"
 	"github.com/ocrstack/ocrstack/ingress/internal/idempotency"
 	"github.com/ocrstack/ocrstack/ingress/internal/imagesniff"
@@ -352,4 +353,24 @@ func (a *api) outcome(c *fiber.Ctx, job contracts.OCRJob, res contracts.OCRResul
 	}
 	c.Set("X-Recognition-Ms", strconv.FormatInt(res.RecognitionMs, 10))
 	return nil
+}
+
+// admitted runs an OCR route's handler when the admission gate lets the
+// request in, else answers 503 OVERLOADED with the gate's Retry-After.
+func (a *api) admitted(c *fiber.Ctx) error {
+	if a.cfg.Admission == nil {
+		return c.Next()
+	}
+	release, err := a.cfg.Admission.Admit(c.Context())
+	if err != nil {
+		retry := 1
+		var o *admission.OverloadedError
+		if errors.As(err, &o) {
+			retry = o.RetryAfter
+		}
+		return &apierr.Error{Status: fiber.StatusServiceUnavailable, Reason: apierr.Overloaded,
+			Message: "The service is overloaded; please retry", RetryAfter: retry}
+	}
+	defer release()
+	return c.Next()
 }

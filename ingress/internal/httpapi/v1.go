@@ -23,8 +23,8 @@ const queueTimeout = 30 * time.Second
 
 // mountV1 adds the /v1 routes.
 func (a *api) mountV1(app *fiber.App) {
-	app.Post("/v1/ocr", a.v1OCR)
-	app.Post("/v1/jobs", a.v1SubmitJob)
+	app.Post("/v1/ocr", a.admitted, a.v1OCR)
+	app.Post("/v1/jobs", a.admitted, a.v1SubmitJob)
 	app.Get("/v1/jobs/:id", a.v1GetJob)
 }
 
