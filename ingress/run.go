@@ -89,6 +89,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 		// their response; a new loopback or LAN connection costs far less
 		// than an OCR job.
 		DisableKeepalive: cfg.MaxConns > 0,
+		TrustedProxies:   cfg.TrustedProxies,
 		Ready:            readiness(nc), APIID: cfg.APIID, RootKey: cfg.RootKey, MaxImageBytes: cfg.MaxImageBytes,
 		SyncWait: cfg.SyncWait, Callbacks: callbacks != nil, CallTimeout: cfg.CallTimeout, Trial: trial,
 		Languages:   workerinfo.New(workerinfo.Config{Conn: nc, Logger: log}),

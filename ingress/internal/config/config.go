@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -33,9 +34,15 @@ type Config struct {
 	// LogLevel is OCR_LOG_LEVEL: debug, info, warn or error; default info.
 	LogLevel string
 	// SignupLimit is OCR_SIGNUP_LIMIT, sign-ups allowed per client IP per
-	// hour (the address the connection comes from); default 10, 0 for no
-	// limit.
+	// hour; default 10, 0 for no limit.
 	SignupLimit int
+	// TrustedProxies is OCR_TRUSTED_PROXIES, comma-separated addresses or
+	// CIDR ranges of the reverse proxies in front of the ingress. A request
+	// from one of them is attributed to the client its X-Forwarded-For
+	// names (for the sign-up limit and logs); from anywhere else the header
+	// is ignored, so a client cannot pick its own address. Empty (the
+	// default): the connection's address always.
+	TrustedProxies []string
 	// MaxInFlight is OCR_MAX_IN_FLIGHT, the OCR requests this ingress
 	// processes at once; past it a request gets 503 OVERLOADED at once.
 	// Default 16, at least 1. It only bites below MaxConns (each request
@@ -78,6 +85,18 @@ func Load(getenv func(string) string) (Config, error) {
 	c.MaxInFlight = intVar(getenv, "OCR_MAX_IN_FLIGHT", 16, &errs)
 	c.MaxQueued = intVar(getenv, "OCR_MAX_QUEUED", 1000, &errs)
 	c.MaxConns = intVar(getenv, "OCR_MAX_CONNS", 32, &errs)
+	for p := range strings.SplitSeq(getenv("OCR_TRUSTED_PROXIES"), ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				errs = append(errs, fmt.Errorf("OCR_TRUSTED_PROXIES %q: want IP addresses or CIDR ranges, comma-separated", p))
+				continue
+			}
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p)
+	}
 	c.CallbackSecret = getenv("OCR_CALLBACK_SECRET")
 	switch v := getenv("OCR_CALLBACK_ALLOW_PRIVATE"); v {
 	case "", "false":

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -90,5 +91,17 @@ func TestAdmissionLimits(t *testing.T) {
 				t.Errorf("got %d, %d, %d; want %d, %d, %d", c.MaxInFlight, c.MaxQueued, c.MaxConns, tc.wantInFlight, tc.wantQueued, tc.wantConns)
 			}
 		})
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	env := map[string]string{"OCR_TRUSTED_PROXIES": " 10.0.0.0/8, 192.168.1.5 ,,::1"}
+	c, err := Load(func(k string) string { return env[k] })
+	if err != nil || !slices.Equal(c.TrustedProxies, []string{"10.0.0.0/8", "192.168.1.5", "::1"}) {
+		t.Fatalf("Load = %v, %v", c.TrustedProxies, err)
+	}
+	env["OCR_TRUSTED_PROXIES"] = "10.0.0.0/8,proxy.internal"
+	if _, err := Load(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), `OCR_TRUSTED_PROXIES "proxy.internal"`) {
+		t.Fatalf("Load with a host name: %v", err)
 	}
 }

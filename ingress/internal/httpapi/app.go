@@ -83,6 +83,9 @@ type Config struct {
 	// Admission, when set, refuses OCR requests with 503 OVERLOADED while
 	// too many are in flight or too many jobs are queued.
 	Admission Admission
+	// TrustedProxies are the addresses and CIDR ranges of reverse proxies
+	// whose X-Forwarded-For names the client; empty trusts none.
+	TrustedProxies []string
 	// DisableKeepalive closes every connection after its response, so a
 	// limit on connections (admission.LimitListener) is shared fairly.
 	DisableKeepalive bool
@@ -150,6 +153,12 @@ func New(cfg Config) *fiber.App {
 		WriteTimeout:          60 * time.Second,
 		IdleTimeout:           120 * time.Second,
 		DisableKeepalive:      cfg.DisableKeepalive,
+		// c.IP() is the connection's address, or X-Forwarded-For's client
+		// when the connection comes from a trusted proxy.
+		EnableTrustedProxyCheck: len(cfg.TrustedProxies) > 0,
+		TrustedProxies:          cfg.TrustedProxies,
+		ProxyHeader:             proxyHeader(cfg.TrustedProxies),
+		EnableIPValidation:      true, // the first address X-Forwarded-For holds
 	})
 	app.Use(recover.New())
 	app.Use(a.requestID)
@@ -164,4 +173,12 @@ func New(cfg Config) *fiber.App {
 	a.mountV1(app)
 	a.mountV2(app)
 	return app
+}
+
+// proxyHeader is the header naming the client when a proxy is trusted.
+func proxyHeader(trusted []string) string {
+	if len(trusted) == 0 {
+		return ""
+	}
+	return fiber.HeaderXForwardedFor
 }

@@ -489,3 +489,28 @@ func TestSignupLimitedPerIP(t *testing.T) {
 		require.True(t, strings.HasPrefix(k, signupNamespace+"/"), k)
 	}
 }
+
+// TestSignupBehindTrustedProxy: behind a trusted proxy the sign-up limit
+// counts the client X-Forwarded-For names; from an untrusted address the
+// header is ignored, so a client cannot pick its own address.
+func TestSignupBehindTrustedProxy(t *testing.T) {
+	signup := func(app *fiber.App, forwarded string) {
+		req := httptest.NewRequest(http.MethodPost, "/signup", strings.NewReader(`{"email":"ada@example.com","name":"Ada"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", forwarded)
+		require.Equal(t, 200, do(t, app, req).status)
+	}
+	keys := &stubKeys{}
+	cfg := testConfig(keys, &stubJobs{})
+	cfg.TrustedProxies = []string{"0.0.0.0/8"} // fiber's test connections come from 0.0.0.0
+	trusting := New(cfg)
+	signup(trusting, "203.0.113.7")
+	signup(trusting, "198.51.100.2")
+	require.Equal(t, map[string]int64{signupNamespace + "/203.0.113.7": 1, signupNamespace + "/198.51.100.2": 1}, keys.limits)
+
+	keys = &stubKeys{}
+	plain := newApp(keys, &stubJobs{})
+	signup(plain, "203.0.113.7")
+	signup(plain, "198.51.100.2")
+	require.Equal(t, map[string]int64{signupNamespace + "/0.0.0.0": 2}, keys.limits)
+}
