@@ -12,12 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/ingress/internal/httpapi"
 	"github.com/ocrstack/ocrstack/ingress/internal/jobs"
+	"github.com/ocrstack/ocrstack/ingress/internal/natstest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -76,16 +75,7 @@ func (b *logBuffer) String() string {
 // client, and returns the Submitter, the JetStream handle and the logs.
 func setup(t *testing.T, client *http.Client) (*jobs.Submitter, jetstream.JetStream, *logBuffer) {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
-	require.NoError(t, err)
-	go s.Start()
-	require.True(t, s.ReadyForConnections(5*time.Second), "nats server did not start")
-	t.Cleanup(s.Shutdown)
-	nc, err := nats.Connect(s.ClientURL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	nc, js := natstest.JetStream(t)
 	sub, err := jobs.New(t.Context(), nc, js)
 	require.NoError(t, err)
 	logs := &logBuffer{}

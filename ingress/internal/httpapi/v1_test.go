@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/ingress/internal/jobs"
+	"github.com/ocrstack/ocrstack/ingress/internal/natstest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -39,16 +39,7 @@ type v1Stack struct {
 // startV1 runs the API with the given synchronous wait.
 func startV1(t *testing.T, syncWait time.Duration) *v1Stack {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
-	require.NoError(t, err)
-	go s.Start()
-	require.True(t, s.ReadyForConnections(5*time.Second), "nats server did not start")
-	t.Cleanup(s.Shutdown)
-	nc, err := nats.Connect(s.ClientURL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	nc, js := natstest.JetStream(t)
 	submitter, err := jobs.New(t.Context(), nc, js)
 	require.NoError(t, err)
 	records, err := js.KeyValue(t.Context(), contracts.JobsBucket)

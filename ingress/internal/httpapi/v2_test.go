@@ -14,11 +14,11 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/ingress/internal/keysclient"
+	"github.com/ocrstack/ocrstack/ingress/internal/natstest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -36,14 +36,7 @@ const (
 // startNATS runs a NATS server for one test and returns a client connection.
 func startNATS(t *testing.T) *nats.Conn {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true})
-	require.NoError(t, err)
-	go s.Start()
-	require.True(t, s.ReadyForConnections(5*time.Second), "nats server did not start")
-	t.Cleanup(s.Shutdown)
-	nc, err := nats.Connect(s.ClientURL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
+	nc := natstest.Start(t)
 	return nc
 }
 

@@ -10,10 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ingress/internal/natstest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -42,18 +41,9 @@ func (k *keys) got() []contracts.RefundRequest {
 
 func start(t *testing.T, k *keys) jetstream.JetStream {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
-	require.NoError(t, err)
-	go s.Start()
-	require.True(t, s.ReadyForConnections(5*time.Second))
-	t.Cleanup(s.Shutdown)
-	nc, err := nats.Connect(s.ClientURL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	_, js := natstest.JetStream(t)
 	spec := contracts.EventsStreamSpec
-	_, err = js.CreateStream(t.Context(), jetstream.StreamConfig{Name: spec.Name, Subjects: spec.Subjects, MaxAge: spec.MaxAge, Duplicates: spec.Duplicates})
+	_, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: spec.Name, Subjects: spec.Subjects, MaxAge: spec.MaxAge, Duplicates: spec.Duplicates})
 	require.NoError(t, err)
 	r := New(js, k, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	r.RetryDelay = 50 * time.Millisecond
