@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/ingress/internal/natstest"
+	"github.com/ocrstack/ocrstack/ingress/internal/testlog"
 	"github.com/stretchr/testify/require"
 )
 
@@ -141,7 +142,7 @@ func TestQueueReadShared(t *testing.T) {
 // the failure is logged once, not per read.
 func TestQueueReadFails(t *testing.T) {
 	streams := &countingStreams{js: startJetStream(t)}
-	var logs syncBuffer
+	var logs testlog.Buffer
 	g, err := New(Config{MaxInFlight: 100, MaxQueued: 1, Streams: streams, RefreshEvery: 5 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	require.NoError(t, err)
@@ -246,24 +247,6 @@ func TestNewValidates(t *testing.T) {
 		_, err := New(cfg)
 		require.Error(t, err, name)
 	}
-}
-
-// syncBuffer collects log output written by the refresh goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func BenchmarkAdmit(b *testing.B) {

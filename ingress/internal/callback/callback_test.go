@@ -17,6 +17,7 @@ import (
 	"github.com/ocrstack/ocrstack/ingress/internal/httpapi"
 	"github.com/ocrstack/ocrstack/ingress/internal/jobs"
 	"github.com/ocrstack/ocrstack/ingress/internal/natstest"
+	"github.com/ocrstack/ocrstack/ingress/internal/testlog"
 	"github.com/stretchr/testify/require"
 )
 
@@ -53,32 +54,14 @@ func (rc *receiver) calls() []received {
 	return append([]received(nil), rc.got...)
 }
 
-// logBuffer collects the Deliverer's logs.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // setup runs JetStream, the jobs Submitter and a started Deliverer using
 // client, and returns the Submitter, the JetStream handle and the logs.
-func setup(t *testing.T, client *http.Client) (*jobs.Submitter, jetstream.JetStream, *logBuffer) {
+func setup(t *testing.T, client *http.Client) (*jobs.Submitter, jetstream.JetStream, *testlog.Buffer) {
 	t.Helper()
 	nc, js := natstest.JetStream(t)
 	sub, err := jobs.New(t.Context(), nc, js)
 	require.NoError(t, err)
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	d, err := New(Config{
 		JetStream: js, Records: sub, Body: httpapi.JobBody, Secret: secret, Client: client,
 		Backoff: []time.Duration{10 * time.Millisecond}, Logger: slog.New(slog.NewTextHandler(logs, nil)),

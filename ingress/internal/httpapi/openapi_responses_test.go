@@ -17,6 +17,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/ingress/internal/jobs"
+	"github.com/ocrstack/ocrstack/ingress/internal/testlog"
 	"github.com/stretchr/testify/require"
 )
 
@@ -141,7 +142,7 @@ func (rc *responseChecker) v1(t *testing.T) {
 
 func (rc *responseChecker) v2(t *testing.T) {
 	nc := startNATS(t)
-	app := newV2App(nc, testRootKey, &syncBuffer{})
+	app := newV2App(nc, testRootKey, &testlog.Buffer{})
 	credits := int64(6)
 	limit := contracts.RatelimitResponse{Success: true, Limit: 5, Remaining: 4, Reset: 1_767_225_660_000}
 	serveKeyservice(t, nc.ConnectedUrl(), map[string][]reply{

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ingress/internal/testlog"
 	"github.com/stretchr/testify/require"
 )
 
@@ -19,7 +20,7 @@ import (
 // and that no token reaches the logs.
 func TestV2Auth(t *testing.T) {
 	nc := startNATS(t)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	ks := serveKeyservice(t, nc.ConnectedUrl(), map[string][]reply{">": {{code: contracts.CodeInternal, message: "must not be called"}}})
 	withRoot, withoutRoot := newV2App(nc, testRootKey, logs), newV2App(nc, "", logs)
 	cases := []struct {
@@ -67,7 +68,7 @@ func TestV2Auth(t *testing.T) {
 // Unkey's shape; a wrong method is refused in the same shape.
 func TestV2RootKeyAdmitted(t *testing.T) {
 	nc := startNATS(t)
-	app := newV2App(nc, testRootKey, &syncBuffer{})
+	app := newV2App(nc, testRootKey, &testlog.Buffer{})
 	serveKeyservice(t, nc.ConnectedUrl(), map[string][]reply{contracts.SubjectKeysDelete: ok(contracts.Empty{})})
 
 	req := v2Request("keys.deleteKey", `{"keyId":"key_1"}`)
@@ -92,7 +93,7 @@ func TestV2RootKeyAdmitted(t *testing.T) {
 // answer (nobody listening, or too slow) a 503 with Retry-After.
 func TestV2KeyserviceErrors(t *testing.T) {
 	nc := startNATS(t)
-	app := newV2App(nc, testRootKey, &syncBuffer{})
+	app := newV2App(nc, testRootKey, &testlog.Buffer{})
 	cases := []struct {
 		name       string
 		route      string
@@ -166,7 +167,7 @@ func TestV2KeyserviceErrors(t *testing.T) {
 // members (TestV2Routes).
 func TestV2StrictDecoding(t *testing.T) {
 	nc := startNATS(t)
-	app := newV2App(nc, testRootKey, &syncBuffer{})
+	app := newV2App(nc, testRootKey, &testlog.Buffer{})
 	ks := serveKeyservice(t, nc.ConnectedUrl(), map[string][]reply{">": {{code: contracts.CodeInternal, message: "must not be called"}}})
 	cases := []struct {
 		name          string
@@ -264,7 +265,7 @@ func manyMembers(n int) string {
 // found reports neither keyId nor enabled, as Unkey does.
 func TestV2VerifyOutcomes(t *testing.T) {
 	nc := startNATS(t)
-	app := newV2App(nc, testRootKey, &syncBuffer{})
+	app := newV2App(nc, testRootKey, &testlog.Buffer{})
 	limited := contracts.RatelimitResult{ID: "rl_fixed", Name: "requests", Limit: 6, Duration: 60_000, Remaining: 0, Reset: 1_767_225_660_000, Exceeded: true}
 	for _, code := range []contracts.VerifyCode{
 		contracts.VerifyNotFound, contracts.VerifyForbidden, contracts.VerifyInsufficientPermissions,

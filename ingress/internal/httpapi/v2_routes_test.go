@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ingress/internal/testlog"
 	"github.com/stretchr/testify/require"
 )
 
@@ -54,7 +55,7 @@ func ok(body any) []reply { return []reply{{body: body}} }
 // success envelope and shapes.
 func TestV2Routes(t *testing.T) {
 	nc := startNATS(t)
-	app := newV2App(nc, testRootKey, &syncBuffer{})
+	app := newV2App(nc, testRootKey, &testlog.Buffer{})
 	cases := []struct {
 		name      string
 		route     string

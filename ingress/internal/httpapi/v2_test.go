@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -123,24 +122,6 @@ func (k *fakeKeyservice) received() []call {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return append([]call(nil), k.calls...)
-}
-
-// syncBuffer collects log output written by the server goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // newV2App serves the API with the real keysclient on nc.

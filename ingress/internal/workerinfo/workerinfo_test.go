@@ -1,7 +1,6 @@
 package workerinfo
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/ingress/internal/natstest"
+	"github.com/ocrstack/ocrstack/ingress/internal/testlog"
 	"github.com/stretchr/testify/require"
 )
 
@@ -35,24 +35,6 @@ func addWorker(t *testing.T, nc *nats.Conn, metadata map[string]string) micro.Se
 	t.Cleanup(func() { _ = svc.Stop() })
 	require.NoError(t, nc.Flush())
 	return svc
-}
-
-// syncBuffer collects log output written by the refresh goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // clock is a settable time for the TTL.
@@ -85,7 +67,7 @@ func TestInstalled(t *testing.T) {
 			for _, md := range tc.workers {
 				addWorker(t, nc, md)
 			}
-			var logs syncBuffer
+			var logs testlog.Buffer
 			l := New(Config{Conn: nc, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			langs, known := l.Installed(context.Background())
 			require.Equal(t, tc.wantKnown, known)
