@@ -39,3 +39,26 @@ type UsageEvent struct {
 	Characters    int64    `json:"characters"`
 	Languages     []string `json:"languages,omitempty"`
 }
+
+// NoticeKind names what a NoticeEvent is about.
+type NoticeKind string
+
+// NoticeLowCredits: a verification left a key's credits at or under its
+// account's threshold, from above it. Once per crossing: the event id is
+// derived from the key and the crossing, so a retried publish is stored once.
+const NoticeLowCredits NoticeKind = "low_credits"
+
+// NoticeEvent is published to SubjectEventsNotice, stored by analytics and,
+// when a webhook is configured, delivered to it. It never carries the key.
+type NoticeEvent struct {
+	EventID string     `json:"eventId"`
+	Time    int64      `json:"time"`
+	Kind    NoticeKind `json:"kind"`
+	KeyID   string     `json:"keyId"`
+	APIID   string     `json:"apiId,omitempty"`
+	OwnerID string     `json:"ownerId,omitempty"`
+	// CreditsRemaining is what the key has left; Threshold the level it
+	// crossed.
+	CreditsRemaining int64 `json:"creditsRemaining"`
+	Threshold        int64 `json:"threshold"`
+}

@@ -120,8 +120,11 @@ const (
 	SubjectEventsAll          = "events.v1.>"
 	SubjectEventsVerification = "events.v1.verification"
 	SubjectEventsUsage        = "events.v1.usage"
-	EventsStream              = "OCR_EVENTS"
-	EventsConsumer            = "analytics"
+	// SubjectEventsNotice carries NoticeEvent: something a key's owner
+	// should hear about (credits running low).
+	SubjectEventsNotice = "events.v1.notice"
+	EventsStream        = "OCR_EVENTS"
+	EventsConsumer      = "analytics"
 	// EventsMaxAge bounds how long events wait for analytics: an analytics or
 	// ClickHouse outage shorter than this loses nothing.
 	EventsMaxAge = 7 * 24 * time.Hour
