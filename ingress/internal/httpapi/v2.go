@@ -88,8 +88,13 @@ func (a *api) ok(c *fiber.Ctx, data any) error {
 	return c.JSON(v2Envelope{Meta: v2Meta{RequestID: requestIDOf(c)}, Data: data})
 }
 
-// okPage answers 200 with one page of a list.
+// okPage answers 200 with one page of a list. The cursor is left out of a
+// last page: Unkey's SDK asks for another page whenever it gets a cursor,
+// whatever hasMore says.
 func (a *api) okPage(c *fiber.Ctx, data any, cursor string, hasMore bool) error {
+	if !hasMore {
+		cursor = ""
+	}
 	return c.JSON(v2Envelope{Meta: v2Meta{RequestID: requestIDOf(c)}, Data: data,
 		Pagination: &v2Pagination{Cursor: cursor, HasMore: hasMore}})
 }
@@ -106,14 +111,21 @@ func (a *api) call(c *fiber.Ctx, subject string, req, resp any) error {
 // callIdentity sends a request naming an identity the Unkey way, by one
 // string that is either its external id or its id, while contracts name it
 // by one field or the other: it asks by external id first (what Unkey's
-// examples use), then by id when keyservice finds no such external id.
+// examples use), then by id when keyservice finds no such external id. A
+// string that is no well-formed id either (keyservice's BAD_REQUEST on the
+// second ask) names no identity: the first NOT_FOUND stands, as Unkey
+// answers 404 for any unknown identity.
 func (a *api) callIdentity(c *fiber.Ctx, subject, identity string, req func(contracts.IdentityRef) any, resp any) error {
 	err := a.call(c, subject, req(contracts.IdentityRef{ExternalID: identity}), resp)
 	var ce *contracts.Error
-	if errors.As(err, &ce) && ce.Code == contracts.CodeNotFound {
-		err = a.call(c, subject, req(contracts.IdentityRef{IdentityID: identity}), resp)
+	if !errors.As(err, &ce) || ce.Code != contracts.CodeNotFound {
+		return err
 	}
-	return err
+	byID := a.call(c, subject, req(contracts.IdentityRef{IdentityID: identity}), resp)
+	if errors.As(byID, &ce) && ce.Code == contracts.CodeBadRequest {
+		return err
+	}
+	return byID
 }
 
 // ratelimitID names a configured limit for Unkey's required "id" (rl_...),

@@ -113,6 +113,10 @@ func TestV2KeyserviceErrors(t *testing.T) {
 		{"identity not found by either name", "identities.getIdentity", `{"identity":"nobody"}`,
 			map[string][]reply{contracts.SubjectIdentitiesGet: {{code: contracts.CodeNotFound, message: "no such identity"}}},
 			404, "unkey/data/identity_not_found", "no such identity", 2},
+		{"identity named by neither a known external id nor a well-formed id", "identities.deleteIdentity", `{"identity":"team-7"}`,
+			map[string][]reply{contracts.SubjectIdentitiesDelete: {{code: contracts.CodeNotFound, message: "no such identity"},
+				{code: contracts.CodeBadRequest, message: "identityId: required, 1 to 64 characters of A-Z a-z 0-9 _"}}},
+			404, "unkey/data/identity_not_found", "no such identity", 2},
 		{"api not found", "apis.listKeys", `{"apiId":"api_nope"}`,
 			map[string][]reply{contracts.SubjectKeysList: {{code: contracts.CodeNotFound, message: "no such api"}}},
 			404, "unkey/data/api_not_found", "no such api", 1},
@@ -148,7 +152,7 @@ func TestV2KeyserviceErrors(t *testing.T) {
 			require.NotContains(t, r.raw, "boom", "internal detail leaked")
 			require.Len(t, ks.received(), tc.wantCalls)
 			if tc.wantStatus == 400 {
-				require.Empty(t, locations(t, e), "keyservice names no fields")
+				require.Equal(t, []string{"body.prefix"}, locations(t, e), "the field keyservice names")
 			}
 			if tc.wantStatus == 503 {
 				require.Equal(t, "1", r.header.Get("Retry-After"))

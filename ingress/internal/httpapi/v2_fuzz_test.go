@@ -27,7 +27,7 @@ var v2Targets = []struct {
 	{createIdentitySchema, func() any { return new(v2CreateIdentityBody) }},
 	{identityRefSchema, func() any { return new(v2IdentityBody) }},
 	{updateIdentitySchema, func() any { return new(v2UpdateIdentityBody) }},
-	{listIdentitiesSchema, func() any { return new(contracts.ListIdentitiesRequest) }},
+	{listIdentitiesSchema, func() any { return new(v2ListIdentitiesBody) }},
 	{limitSchema, func() any { return new(contracts.RatelimitRequest) }},
 	{multiLimitSchema, func() any { return new([]contracts.RatelimitRequest) }},
 }
@@ -50,6 +50,7 @@ func FuzzV2Body(f *testing.F) {
 		`{"externalId":"u","credits":{"remaining":1,"refill":{"interval":"daily","amount":1,"mode":"add"}}}`,
 		`{"identity":"u"}`,
 		`{"identity":"u","credits":{"remaining":null},"ratelimits":[]}`,
+		`{"limit":5,"cursor":"id_1","search":"acme"}`,
 		`{}`,
 		`{"namespace":"n","identifier":"i","limit":1,"duration":1000,"cost":0}`,
 		`[{"namespace":"n","identifier":"i","limit":1,"duration":1000}]`,

@@ -270,6 +270,42 @@ func TestV2Routes(t *testing.T) {
 			wantBody:  `{"meta":{"requestId":"` + testRequestID + `"},"data":[` + testIdentityJSON + `],"pagination":{"hasMore":false}}`,
 		},
 		{
+			name: "list identities: search filters keyservice's pages", route: "identities.listIdentities",
+			body: `{"limit":2,"search":"ACME"}`,
+			script: map[string][]reply{contracts.SubjectIdentitiesList: {
+				{body: contracts.ListIdentitiesResponse{Identities: []contracts.Identity{{ID: "id_a", ExternalID: "acme-1"}, {ID: "id_b", ExternalID: "other"}}, Cursor: "id_b", HasMore: true}},
+				{body: contracts.ListIdentitiesResponse{Identities: []contracts.Identity{{ID: "id_c", ExternalID: "Acme-2"}, {ID: "id_d", ExternalID: "acme-3"}}}},
+			}},
+			wantCalls: []call{
+				{Subject: contracts.SubjectIdentitiesList, Body: `{"limit":100}`},
+				{Subject: contracts.SubjectIdentitiesList, Body: `{"cursor":"id_b","limit":100}`},
+			},
+			wantBody: `{"meta":{"requestId":"` + testRequestID + `"},"data":[{"id":"id_a","externalId":"acme-1"},{"id":"id_c","externalId":"Acme-2"}],
+				"pagination":{"cursor":"id_c","hasMore":true}}`,
+		},
+		{
+			name: "list identities: search matches ids too, and a last page has no cursor", route: "identities.listIdentities",
+			body: `{"search":"id_D","cursor":"id_b"}`,
+			script: map[string][]reply{contracts.SubjectIdentitiesList: ok(contracts.ListIdentitiesResponse{
+				Identities: []contracts.Identity{{ID: "id_c", ExternalID: "acme-2"}, {ID: "id_d", ExternalID: "acme-3"}}})},
+			wantCalls: []call{{Subject: contracts.SubjectIdentitiesList, Body: `{"cursor":"id_b","limit":100}`}},
+			wantBody:  `{"meta":{"requestId":"` + testRequestID + `"},"data":[{"id":"id_d","externalId":"acme-3"}],"pagination":{"hasMore":false}}`,
+		},
+		{
+			name: "list identities: a search whose limit fills with the list's last identity", route: "identities.listIdentities",
+			body: `{"search":"acme","limit":1}`,
+			script: map[string][]reply{contracts.SubjectIdentitiesList: ok(contracts.ListIdentitiesResponse{
+				Identities: []contracts.Identity{{ID: "id_c", ExternalID: "other"}, {ID: "id_d", ExternalID: "acme-3"}}})},
+			wantCalls: []call{{Subject: contracts.SubjectIdentitiesList, Body: `{"limit":100}`}},
+			wantBody:  `{"meta":{"requestId":"` + testRequestID + `"},"data":[{"id":"id_d","externalId":"acme-3"}],"pagination":{"hasMore":false}}`,
+		},
+		{
+			name: "list keys: a last page drops keyservice's cursor", route: "apis.listKeys", body: `{"apiId":"api_ocr"}`,
+			script:    map[string][]reply{contracts.SubjectKeysList: ok(contracts.ListKeysResponse{Keys: []contracts.KeyInfo{}, Cursor: "key_9", HasMore: false})},
+			wantCalls: []call{{Subject: contracts.SubjectKeysList, Body: `{"apiId":"api_ocr"}`}},
+			wantBody:  `{"meta":{"requestId":"` + testRequestID + `"},"data":[],"pagination":{"hasMore":false}}`,
+		},
+		{
 			name: "limit: a refusal is still a 200", route: "ratelimit.limit",
 			body:      `{"namespace":"signup.ip","identifier":"203.0.113.7","limit":5,"duration":60000,"cost":2}`,
 			script:    map[string][]reply{contracts.SubjectRatelimitLimit: ok(contracts.RatelimitResponse{Limit: 5, Reset: 1_767_225_660_000})},

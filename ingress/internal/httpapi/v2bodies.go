@@ -91,6 +91,6 @@ var (
 		"identity": str(1, 0), "meta": meta(), "ratelimits": array(ratelimitSchema, 0, 50),
 		"credits": orNull(creditsSchema),
 	})
-	listIdentitiesSchema = closedObject(nil, map[string]*schema{"limit": integer(1, 100), "cursor": str(0, 0)})
+	listIdentitiesSchema = closedObject(nil, map[string]*schema{"limit": integer(1, 100), "cursor": str(0, 0), "search": str(0, 0)})
 	multiLimitSchema     = array(limitSchema, 1, 100)
 )

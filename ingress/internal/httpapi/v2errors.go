@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -47,13 +48,49 @@ func unkeyErrorOf(c *fiber.Ctx, e *apierr.Error) unkeyError {
 	}
 	body := unkeyErrorBody{Title: title, Detail: e.Message, Status: e.Status, Type: unkeyType(e, c.Path())}
 	if e.Status == fiber.StatusBadRequest {
+		errs := validationErrors(e, c.Path())
+		body.Errors = &errs
+	}
+	return unkeyError{Meta: v2Meta{RequestID: id}, Error: body}
+}
+
+// keyserviceField is the "field: problem" form of each line of keyservice's
+// BAD_REQUEST message: a member path such as ratelimits[0].duration.
+var keyserviceField = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9_]*(?:\[[0-9]+\]|\.[A-Za-z][A-Za-z0-9_]*)*): (.+)$`)
+
+// validationErrors is a 400's errors[], which Unkey never leaves empty (the
+// SDK's BadRequestErrorResponse tells callers to read it). The schema check
+// names its fields itself. Keyservice's BAD_REQUEST names them only in its
+// message, one "field: problem" per line, and a field of contracts' request
+// is the same member of Unkey's body but for ratelimit.multiLimit, whose
+// bare array contracts wrap in "limits". What names no field (a body fiber
+// could not read) is an error of the whole body.
+func validationErrors(e *apierr.Error, path string) []unkeyValidationError {
+	if len(e.Fields) > 0 {
 		errs := make([]unkeyValidationError, len(e.Fields))
 		for i, f := range e.Fields {
 			errs[i] = unkeyValidationError{Location: f.Location, Message: f.Message, Fix: f.Fix}
 		}
-		body.Errors = &errs
+		return errs
 	}
-	return unkeyError{Meta: v2Meta{RequestID: id}, Error: body}
+	var errs []unkeyValidationError
+	for line := range strings.SplitSeq(e.Message, "\n") {
+		m := keyserviceField.FindStringSubmatch(strings.TrimSpace(line))
+		if m == nil {
+			continue
+		}
+		loc := "body." + m[1]
+		if path == "/v2/ratelimit.multiLimit" {
+			if rest, ok := strings.CutPrefix(m[1], "limits"); ok {
+				loc = "body" + rest
+			}
+		}
+		errs = append(errs, unkeyValidationError{Location: loc, Message: m[2]})
+	}
+	if len(errs) == 0 {
+		errs = append(errs, unkeyValidationError{Location: "body", Message: e.Message})
+	}
+	return errs
 }
 
 // unkeyType picks the problem type URI Unkey uses for the same failure.

@@ -123,21 +123,35 @@ func (a *api) v2DeleteIdentity(c *fiber.Ctx) error {
 	}{v2Meta{RequestID: requestIDOf(c)}})
 }
 
-// v2ListIdentities is identities.listIdentities.
+// v2ListIdentities is identities.listIdentities; search filters the list
+// (see searchIdentities).
 func (a *api) v2ListIdentities(c *fiber.Ctx) error {
-	var b contracts.ListIdentitiesRequest
+	var b v2ListIdentitiesBody
 	if err := decodeBody(c.Body(), listIdentitiesSchema, &b); err != nil {
 		return err
 	}
-	var resp contracts.ListIdentitiesResponse
-	if err := a.call(c, contracts.SubjectIdentitiesList, b, &resp); err != nil {
-		return err
+	var page identityPage
+	if b.Search == "" {
+		var resp contracts.ListIdentitiesResponse
+		if err := a.call(c, contracts.SubjectIdentitiesList, contracts.ListIdentitiesRequest{Cursor: b.Cursor, Limit: b.Limit}, &resp); err != nil {
+			return err
+		}
+		page = identityPage{identities: resp.Identities, cursor: resp.Cursor, hasMore: resp.HasMore}
+	} else {
+		limit := b.Limit
+		if limit == 0 {
+			limit = defaultListLimit
+		}
+		var err error
+		if page, err = a.searchIdentities(c, b.Cursor, limit, b.Search); err != nil {
+			return err
+		}
 	}
-	ids := make([]*v2Identity, len(resp.Identities))
-	for i := range resp.Identities {
-		ids[i] = toV2Identity(&resp.Identities[i], "")
+	ids := make([]*v2Identity, len(page.identities))
+	for i := range page.identities {
+		ids[i] = toV2Identity(&page.identities[i], "")
 	}
-	return a.okPage(c, ids, resp.Cursor, resp.HasMore)
+	return a.okPage(c, ids, page.cursor, page.hasMore)
 }
 
 // v2Limit is ratelimit.limit: always a 200, success false when limited.
