@@ -117,6 +117,25 @@ func TestGolden(t *testing.T) {
 			KeyID: "key_3ZbV9", OwnerID: "ada@example.com", Outcome: JobFailed, ErrorCode: CodeUnreadableImage,
 			Pages: 1, Bytes: 2048, RecognitionMs: 120, Characters: 5, Languages: []string{"eng", "spa"},
 		}},
+		{"notice_event", &NoticeEvent{
+			EventID: "notice_key_3ZbV9_1", Time: 1767225601000, Kind: NoticeLowCredits, KeyID: "key_3ZbV9",
+			APIID: "api_ocr", OwnerID: "ada@example.com", CreditsRemaining: 9, Threshold: 10,
+		}},
+		{"usage_query", &UsageQuery{OwnerID: "ada@example.com", KeyIDs: []string{"key_3ZbV9"}, Start: 1767225600000, End: 1769904000000}},
+		{"usage_summary", &UsageSummary{
+			Start: 1767225600000, End: 1769904000000, Verifications: 120, Valid: 100, RateLimited: 15, UsageExceeded: 5,
+			CreditsSpent: 104, Jobs: 100, JobsFailed: 2, Pages: 130, Characters: 52000, Bytes: 9800000,
+		}},
+		{"verifications_query", &VerificationsQuery{
+			Start: 1767225600000, End: 1769904000000, GroupBy: GroupByDay, APIID: "api_ocr", KeyID: "key_3ZbV9", OwnerID: "ada@example.com", Limit: 31,
+		}},
+		{"verifications_response", &VerificationsResponse{Buckets: []VerificationBucket{
+			{Time: 1767225600000, Total: 9, Valid: 1, NotFound: 1, Forbidden: 1, InsufficientPermissions: 1, UsageExceeded: 1,
+				RateLimited: 1, Disabled: 1, Expired: 2, CreditsSpent: 3},
+			{KeyID: "key_3ZbV9", Total: 1, Valid: 1, CreditsSpent: 1},
+			{OwnerID: "ada@example.com", Total: 1, Valid: 1, CreditsSpent: 1},
+			{Outcome: "VALID", Total: 1, Valid: 1, CreditsSpent: 1},
+		}}},
 		{"error", &Error{Code: CodeBadRequest, Message: "prefix must be at most 16 characters"}},
 	}
 	for _, tc := range cases {

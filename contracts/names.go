@@ -125,9 +125,25 @@ const (
 	SubjectEventsNotice = "events.v1.notice"
 	EventsStream        = "OCR_EVENTS"
 	EventsConsumer      = "analytics"
-	// EventsMaxAge bounds how long events wait for analytics: an analytics or
-	// ClickHouse outage shorter than this loses nothing.
-	EventsMaxAge = 7 * 24 * time.Hour
+	// EventsMaxAge and EventsMaxMsgs bound what the events stream keeps; the
+	// oldest events go first (see StreamSpec.MaxMsgs). An analytics or
+	// ClickHouse outage loses nothing while the events published during it
+	// fit in both: it lasts less than EventsMaxAge, and fewer than
+	// EventsMaxMsgs events arrive meanwhile.
+	//
+	// Sizing: a stored event takes 400 to 470 bytes (subject, Nats-Msg-Id
+	// header, 300 to 400 bytes of JSON, store overhead; `make
+	// analytics-load` prints it), so a full stream holds at most
+	// 20e6 x 470 B = 9.4 GB, within the 20 GB nats.conf gives JetStream.
+	// At a sustained average of R events/s an outage of 20e6 / R seconds is
+	// covered: 24 h for R up to 231 events/s (20e6 / 86,400), which is
+	// 115 OCR jobs a second around the clock (a verification and a usage
+	// event each), and the full 7 days for R up to 33 events/s. A larger
+	// deployment raises EventsMaxMsgs (and the server's max_file_store) for
+	// its rate; every service applies the spec at start-up, so the change
+	// reaches the stream with the first service restarted.
+	EventsMaxAge  = 7 * 24 * time.Hour
+	EventsMaxMsgs = 20_000_000
 	// EventsDuplicateWindow is the stream's de-duplication window.
 	EventsDuplicateWindow = 2 * time.Minute
 )

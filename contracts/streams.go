@@ -13,6 +13,15 @@ type StreamSpec struct {
 	// acknowledged); otherwise limits retention.
 	WorkQueue bool
 	MaxAge    time.Duration
+	// MaxMsgs bounds the messages kept, 0 for no limit. When it is reached
+	// the oldest message is dropped to make room (discard old), never the
+	// new one: on a limits stream the oldest messages are the ones every
+	// consumer has long read, so a consumer that fell behind loses nothing
+	// until its backlog alone fills the stream. A count, not a byte size,
+	// because a stream's max bytes is reserved on the server when the stream
+	// is created and is refused outright where the disk is smaller (laptops,
+	// CI machines); the messages these limits apply to have a bounded size.
+	MaxMsgs int64
 	// MaxMsgsPerSubject is 0 for no limit.
 	MaxMsgsPerSubject int64
 	// Duplicates is the Nats-Msg-Id de-duplication window.
@@ -31,7 +40,7 @@ var (
 	}
 	EventsStreamSpec = StreamSpec{
 		Name: EventsStream, Subjects: []string{SubjectEventsAll},
-		MaxAge: EventsMaxAge, Duplicates: EventsDuplicateWindow,
+		MaxAge: EventsMaxAge, MaxMsgs: EventsMaxMsgs, Duplicates: EventsDuplicateWindow,
 	}
 	DeadStreamSpec = StreamSpec{
 		Name: DeadStream, Subjects: []string{SubjectDeadAll},

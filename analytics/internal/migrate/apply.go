@@ -17,7 +17,7 @@ var ErrChanged = errors.New("applied migration changed")
 // The record of applied migrations. It is plain MergeTree: a version
 // recorded twice by two instances starting at once is harmless.
 const (
-	createTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
+	createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
     version    UInt32,
     name       String,
     checksum   String,
@@ -29,9 +29,10 @@ const (
 
 // Migrator applies migrations through one ClickHouse connection.
 type Migrator struct {
-	conn driver.Conn
-	log  *slog.Logger
-	now  func() time.Time
+	conn    driver.Conn
+	log     *slog.Logger
+	now     func() time.Time
+	cluster Cluster
 }
 
 // New returns a Migrator working in conn's database. now stamps the
@@ -43,10 +44,18 @@ func New(conn driver.Conn, log *slog.Logger, now func() time.Time) *Migrator {
 	return &Migrator{conn: conn, log: log, now: now}
 }
 
+// OnCluster makes m render every statement for c (see Cluster) and returns
+// m. The checksums stay those of the files, so a schema applied to one
+// server and one applied to a cluster record the same migrations.
+func (m *Migrator) OnCluster(c Cluster) *Migrator {
+	m.cluster = c
+	return m
+}
+
 // Apply runs, in order, every migration that is not recorded yet, recording
 // each after its last statement succeeded, and returns how many it ran.
 func (m *Migrator) Apply(ctx context.Context, migrations []Migration) (int, error) {
-	if err := m.conn.Exec(ctx, createTable); err != nil {
+	if err := m.conn.Exec(ctx, m.cluster.Render(createMigrationsTable)); err != nil {
 		return 0, fmt.Errorf("create schema_migrations: %w", err)
 	}
 	applied, err := m.applied(ctx)
@@ -64,7 +73,7 @@ func (m *Migrator) Apply(ctx context.Context, migrations []Migration) (int, erro
 			continue
 		}
 		for i, stmt := range mig.Statements {
-			if err := m.conn.Exec(ctx, stmt); err != nil {
+			if err := m.conn.Exec(ctx, m.cluster.Render(stmt)); err != nil {
 				return n, fmt.Errorf("apply %s statement %d: %w", mig.Name, i+1, err)
 			}
 		}

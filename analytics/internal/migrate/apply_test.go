@@ -65,5 +65,7 @@ func TestApply(t *testing.T) {
 		tables = append(tables, name)
 	}
 	require.NoError(t, rows.Err())
-	require.Equal(t, []string{"extra", "schema_migrations", "usage", "verifications"}, tables)
+	require.Equal(t, []string{"extra", "notices", "schema_migrations", "usage",
+		"usage_per_day", "usage_per_hour", "usage_per_minute", "usage_per_month", "verifications",
+		"verifications_per_day", "verifications_per_hour", "verifications_per_minute", "verifications_per_month"}, tables)
 }

@@ -51,6 +51,17 @@ const (
 	// callback secret to sign with.
 	CallbacksDisabled  Reason = "CALLBACKS_DISABLED"
 	InvalidCallbackURL Reason = "INVALID_CALLBACK_URL"
+	// EmailNotVerified: the key's account has not verified its email yet
+	// (PicToText's code).
+	EmailNotVerified Reason = "EMAIL_NOT_VERIFIED"
+	// AccountExists: POST /signup for an email that has an account.
+	AccountExists Reason = "ACCOUNT_EXISTS"
+	// AccountNotFound: no account has this email.
+	AccountNotFound Reason = "ACCOUNT_NOT_FOUND"
+	// InvalidToken: an email verification link is damaged or expired.
+	InvalidToken Reason = "INVALID_TOKEN"
+	// TooManyKeys: the account holds the most keys it may.
+	TooManyKeys Reason = "TOO_MANY_KEYS"
 )
 
 // Error is a public error. Handlers return it; the one error handler renders

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ingress/internal/accounts"
 	"github.com/ocrstack/ocrstack/ingress/internal/apierr"
 	"github.com/ocrstack/ocrstack/ingress/internal/keysclient"
 )
@@ -78,7 +79,7 @@ func (a *api) verifyFree(ctx context.Context, c *fiber.Ctx, key, route string) (
 // verifyRequest sends req to keyservice, sets the rate-limit and credit
 // headers, and returns the verification when valid.
 func (a *api) verifyRequest(ctx context.Context, c *fiber.Ctx, req contracts.VerifyKeyRequest) (contracts.VerifyKeyResponse, error) {
-	v, err := a.cfg.Keys.Verify(ctx, req)
+	v, err := a.cfg.Keys.Verify(callContext(ctx, c), req)
 	if errors.Is(err, keysclient.ErrUnavailable) {
 		a.cfg.Logger.Error("verify key", "request_id", requestIDOf(c), "err", err)
 		return v, &apierr.Error{Status: fiber.StatusServiceUnavailable, Reason: apierr.Unavailable,
@@ -88,7 +89,25 @@ func (a *api) verifyRequest(ctx context.Context, c *fiber.Ctx, req contracts.Ver
 		return v, err
 	}
 	a.limitHeaders(c, v)
-	return v, outcomeError(v, a.cfg.Now().UnixMilli())
+	if err := outcomeError(v, a.cfg.Now().UnixMilli()); err != nil {
+		// An unverified account has no credits yet (see package accounts):
+		// say why rather than "no credits". A key that is itself unknown,
+		// disabled or expired stays a 401: verifying would not revive it.
+		spendRefused := v.Code == contracts.VerifyUsageExceeded || v.Code == contracts.VerifyRateLimited
+		if spendRefused && v.Identity != nil && accounts.EmailUnverified(v.Identity.Meta) {
+			return v, apierr.New(fiber.StatusForbidden, apierr.EmailNotVerified,
+				"The account email must be verified before the API can be used; follow the link mailed at sign-up")
+		}
+		return v, err
+	}
+	if a.cfg.Notices != nil {
+		cost := int64(1)
+		if req.Credits != nil {
+			cost = req.Credits.Cost
+		}
+		a.cfg.Notices.Observe(v, cost, requestIDOf(c))
+	}
+	return v, nil
 }
 
 // limitHeaders sets X-RateLimit-* from the limit closest to exhaustion

@@ -8,11 +8,12 @@ package httpapi
 // route's error envelope from dialectOf, and the error reasons from one
 // catalogue (openapi_errors.go). What reflection cannot see (summaries,
 // which reasons a route can answer with, headers) is declared next to the
-// routes in openapi_routes.go and openapi_v2.go, and the tests hold it to
-// the code: the document must name exactly the routes the app registers,
-// every apierr.Reason, every status and reason pair the handlers raise,
-// and real responses must match their schemas (openapi_test.go). GET
-// /docs is the same document rendered as HTML (docs.go).
+// routes in openapi_routes.go, openapi_accounts.go and openapi_v2.go (and
+// analytics.go), and the tests hold it to the code: the document must name
+// exactly the routes the app registers, every apierr.Reason, every status
+// and reason pair the handlers raise, and real responses must match their
+// schemas (openapi_test.go). GET /docs is the same document rendered as
+// HTML (docs.go).
 
 import (
 	"encoding/json"
@@ -58,8 +59,9 @@ type oaRoute struct {
 }
 
 type oaPath struct {
-	Get  *oaOperation `json:"get,omitempty"`
-	Post *oaOperation `json:"post,omitempty"`
+	Get    *oaOperation `json:"get,omitempty"`
+	Post   *oaOperation `json:"post,omitempty"`
+	Delete *oaOperation `json:"delete,omitempty"`
 }
 
 type oaOperation struct {
@@ -172,6 +174,8 @@ func buildOpenAPI(cfg Config) *openAPIDoc {
 	b := newSpecBuilder(cfg)
 	b.tutorialRoutes()
 	b.v1Routes()
+	b.analyticsRoutes()
+	b.accountRoutes()
 	b.v2Routes()
 	b.metaRoutes()
 	b.catalogue()

@@ -29,6 +29,8 @@ func newSpecBuilder(cfg Config) *specBuilder {
 			{tagTutorial, "The tutorial's routes: sign up for a key, then send an image."},
 			{tagPicToText, "PicToText's OCR route and shapes."},
 			{tagV1, "The versioned OCR API: synchronous with a fallback to a job, or asynchronous with polling and callbacks."},
+			{tagAccounts, "Accounts: the email verification link, the upgrade a payment backend calls with the root key, " +
+				"and the self-service an account's owner does with any of its keys (keys and usage), free of charge."},
 			{tagV2, "Unkey's v2 key-management API, for the root key: point an Unkey client at this server."},
 			{tagHealth, "Liveness and readiness."},
 			{tagMeta, "This document and its HTML rendering."},
@@ -37,7 +39,7 @@ func newSpecBuilder(cfg Config) *specBuilder {
 		Components: oaComponents{
 			RequestBodies: map[string]*oaRequestBody{}, Parameters: parameterComponents(),
 			Headers: headerComponents(), SecuritySchemes: map[string]*oaSecurityScheme{
-				secAPIKey: {Type: "http", Scheme: "bearer", Description: "An API key, from POST /signup or keys.createKey: Authorization: Bearer <key>."},
+				secAPIKey: {Type: "http", Scheme: "bearer", Description: "An API key, from POST /signup, POST /v1/keys or keys.createKey: Authorization: Bearer <key>."},
 				secRootKey: {Type: "http", Scheme: "bearer",
 					Description: "The server's root key (OCR_ROOT_KEY): Authorization: Bearer <root key>. Any other token is a 401."},
 			},
@@ -54,6 +56,7 @@ const (
 	tagTutorial  = "Tutorial"
 	tagPicToText = "PicToText"
 	tagV1        = "OCR v1"
+	tagAccounts  = "Accounts"
 	tagV2        = "Key management (Unkey v2)"
 	tagHealth    = "Health"
 	tagMeta      = "Documentation"
@@ -63,8 +66,9 @@ const (
 
 func infoDescription(cfg Config) string {
 	return "Self-hosted OCR as a service. Three families of OCR routes share one engine, each with its own result and error " +
-		"shapes: the tutorial's (/upload, /uploadBase64), PicToText's (/api/v1/ocr) and the versioned /v1 API. /v2 is Unkey's " +
-		"key-management API, for the root key.\n\n" +
+		"shapes: the tutorial's (/upload, /uploadBase64), PicToText's (/api/v1/ocr) and the versioned /v1 API. /signup opens an " +
+		"account, whose plan's credits and rate limits its keys share; /v1/keys and /v1/usage let its owner manage them. /v2 is " +
+		"Unkey's key-management API, for the root key.\n\n" +
 		"An OCR request is checked in this order: the Authorization header's form, the image and the options, the languages, " +
 		"then the key, which spends a credit; so a malformed request is never charged, and a job that fails is refunded. " +
 		"Images: JPEG, PNG, TIFF, WebP, GIF, BMP, PNM, JPEG 2000, HEIC, AVIF and PDF, up to " + mib(cfg.MaxImageBytes) +
@@ -89,7 +93,7 @@ func headerComponents() map[string]*oaHeader {
 		"X-Recognition-Ms":      integer("The time the OCR worker spent recognising, in milliseconds."),
 		"Location":              str("Where to poll the job: /v1/jobs/{id}."),
 		"Retry-After":           integer("Seconds to wait before retrying."),
-		"Idempotent-Replayed": {Description: "Present when an earlier request with the same Idempotency-Key and body answered this one: nothing ran and nothing was charged.",
+		"Idempotent-Replayed": {Description: "Present when an earlier request with the same Idempotency-Key and body (on /upgradeUser, the same transactionId) answered this one: nothing ran and nothing was charged.",
 			Schema: &jsonSchema{Type: "string", Enum: []any{"true"}}},
 	}
 }
@@ -176,6 +180,8 @@ func (b *specBuilder) add(method, path string, op *oaOperation) {
 		p.Get = op
 	case "POST":
 		p.Post = op
+	case "DELETE":
+		p.Delete = op
 	default:
 		b.problem("%s %s: no method %s in the document's model", method, path, method)
 	}

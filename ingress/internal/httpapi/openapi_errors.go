@@ -20,7 +20,7 @@ var reasonDocs = []struct {
 	doc    string
 }{
 	{apierr.InvalidAuthHeader, "No Authorization: Bearer <key> header, or a malformed one."},
-	{apierr.InvalidAPIKey, "The API key (on /v2, the root key) is unknown, disabled or expired."},
+	{apierr.InvalidAPIKey, "The API key (on /v2 and /upgradeUser, the root key) is unknown, disabled or expired."},
 	{apierr.InsufficientCredits, "The key's credits are spent."},
 	{apierr.RateLimited, "Over a rate limit; Retry-After says when to retry."},
 	{apierr.MissingImage, "The body has no image where the route expects one."},
@@ -32,12 +32,12 @@ var reasonDocs = []struct {
 	{apierr.UnreadableImage, "The image could not be decoded."},
 	{apierr.ImageTooManyPixels, "The image has too many pixels to decode."},
 	{apierr.UnsupportedLanguage, "A language that not every OCR worker has installed."},
-	{apierr.NotFound, "No such job (or another owner's), no such key or identity on /v2, or no such route."},
+	{apierr.NotFound, "No such job (or another owner's), no such key or identity on /v2, no such key in the caller's account, or no such route."},
 	{apierr.MethodNotAllowed, "The route does not take this method."},
 	{apierr.Unavailable, "A dependency is down; Retry-After says when to retry."},
 	{apierr.OCRTimeout, "The OCR job did not finish in time; Retry-After says when to retry."},
 	{apierr.Internal, "A failure on the server's side."},
-	{apierr.Forbidden, "The key may not use this route."},
+	{apierr.Forbidden, "The key may not use this route: on /upgradeUser only the root key may; key self-service takes a key of an account (from POST /signup or POST /v1/keys)."},
 	{apierr.Conflict, "The resource already exists."},
 	{apierr.TooManyPages, "The document has more pages than allowed."},
 	{apierr.ResultTooLarge, "The result, with the outputs asked for, is too large; ask for fewer outputs."},
@@ -47,6 +47,11 @@ var reasonDocs = []struct {
 	{apierr.IdempotencyKeyReused, "The Idempotency-Key was used for a different request in the last 24 hours."},
 	{apierr.CallbacksDisabled, "A callbackUrl was given, but callbacks are not enabled on this server."},
 	{apierr.InvalidCallbackURL, "The callbackUrl is not an absolute http or https URL of at most 2048 bytes without credentials."},
+	{apierr.EmailNotVerified, "The key's account has not verified its email yet: follow the link mailed at sign-up."},
+	{apierr.AccountExists, "An account with this email exists: use its keys, or POST /v1/keys with one of them for another."},
+	{apierr.AccountNotFound, "No account has this email."},
+	{apierr.InvalidToken, "The email verification link is damaged or expired: POST /signup again with the same email for a new one."},
+	{apierr.TooManyKeys, "The account holds the most keys it may: revoke one first."},
 }
 
 // errCase is an error a route answers with.
@@ -66,9 +71,13 @@ var (
 		{fiber.StatusUnauthorized, apierr.InvalidAuthHeader}, {fiber.StatusUnauthorized, apierr.InvalidAPIKey},
 		{fiber.StatusForbidden, apierr.Forbidden},
 	}
-	// chargeErrors refuse a key that may not spend.
-	chargeErrors = []errCase{{fiber.StatusPaymentRequired, apierr.InsufficientCredits}, {fiber.StatusTooManyRequests, apierr.RateLimited}}
-	imageErrors  = []errCase{
+	// chargeErrors refuse a key that may not spend; an account whose email
+	// is unverified has nothing to spend yet, and is told why.
+	chargeErrors = []errCase{
+		{fiber.StatusPaymentRequired, apierr.InsufficientCredits}, {fiber.StatusTooManyRequests, apierr.RateLimited},
+		{fiber.StatusForbidden, apierr.EmailNotVerified},
+	}
+	imageErrors = []errCase{
 		{fiber.StatusBadRequest, apierr.MissingImage}, {fiber.StatusBadRequest, apierr.EmptyImage},
 		{fiber.StatusRequestEntityTooLarge, apierr.ImageTooLarge}, {fiber.StatusUnsupportedMediaType, apierr.UnsupportedMediaType},
 		{fiber.StatusBadRequest, apierr.InvalidRequest}, {fiber.StatusBadRequest, apierr.UnsupportedLanguage},
@@ -84,8 +93,11 @@ var (
 	// admissionErrors refuse an OCR request while the ingress is overloaded.
 	admissionErrors = []errCase{{fiber.StatusServiceUnavailable, apierr.Overloaded}}
 	callbackErrors  = []errCase{{fiber.StatusBadRequest, apierr.CallbacksDisabled}, {fiber.StatusBadRequest, apierr.InvalidCallbackURL}}
-	signupErrors    = []errCase{{fiber.StatusBadRequest, apierr.InvalidRequest}, {fiber.StatusTooManyRequests, apierr.RateLimited}}
-	v2Errors        = []errCase{
+	signupErrors    = []errCase{
+		{fiber.StatusBadRequest, apierr.InvalidRequest}, {fiber.StatusTooManyRequests, apierr.RateLimited},
+		{fiber.StatusConflict, apierr.AccountExists},
+	}
+	v2Errors = []errCase{
 		{fiber.StatusBadRequest, apierr.InvalidRequest}, {fiber.StatusUnauthorized, apierr.InvalidAuthHeader},
 		{fiber.StatusUnauthorized, apierr.InvalidAPIKey}, {fiber.StatusNotFound, apierr.NotFound},
 		{fiber.StatusConflict, apierr.Conflict}, {fiber.StatusRequestEntityTooLarge, apierr.InvalidRequest},

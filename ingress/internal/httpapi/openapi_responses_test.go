@@ -55,6 +55,8 @@ func TestOpenAPIResponses(t *testing.T) {
 	t.Run("tutorial and PicToText", func(t *testing.T) { rc.tutorial(t) })
 	t.Run("v1", func(t *testing.T) { rc.v1(t) })
 	t.Run("v2", func(t *testing.T) { rc.v2(t) })
+	t.Run("analytics", func(t *testing.T) { rc.analytics(t) })
+	t.Run("accounts", func(t *testing.T) { rc.accounts(t) })
 
 	for path, item := range rc.spec.doc["paths"].(map[string]any) {
 		for method, op := range item.(map[string]any) {

@@ -50,8 +50,11 @@ func (b *specBuilder) tutorialRoutes() {
 	t := b.cfg.Trial
 	op := &oaOperation{
 		OperationID: "signup", Summary: "Sign up for a trial key", Tags: []string{tagTutorial}, RequestBody: bodyRef("Signup"),
-		Description: fmt.Sprintf("Creates a trial key owned by the email: %d credits, %d requests per %s, valid for %s. "+
-			"Sign-ups are limited per client address.", t.Credits, t.RateLimit, t.RateWindow, t.Lifetime),
+		Description: fmt.Sprintf("Opens the account of the email (trimmed, lower case) on the sign-up plan and creates its first key: "+
+			"%d credits, %d requests per %s, valid for %s, shared by every key of the account. An email that has an account is a 409 ACCOUNT_EXISTS. "+
+			"When the server verifies emails, the account's keys are refused with 403 EMAIL_NOT_VERIFIED until the link mailed is followed "+
+			"(GET /verify-email), and a sign-up of an unverified email mails a new link. Sign-ups are limited per client address.",
+			t.Credits, t.RateLimit, t.RateWindow, t.Lifetime),
 		Responses: map[string]*oaResponse{"200": {Description: "The new key, shown once.",
 			Headers: headerRefs(signupHeaders(fiber.StatusOK)...), Content: jsonContent(ref("SignupResult"))}},
 	}

@@ -4,12 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/mail"
 	"strconv"
-	"strings"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ingress/internal/accounts"
 	"github.com/ocrstack/ocrstack/ingress/internal/apierr"
 	"github.com/ocrstack/ocrstack/ingress/internal/keysclient"
 )
@@ -20,7 +19,9 @@ type signupKey struct {
 }
 
 // signup is the tutorial's POST /signup: JSON {email, name} gets a trial key,
-// prefix "ocr", owned by the email, valid for the trial's lifetime.
+// prefix "ocr", owned by the email (trimmed, lower case), valid for the
+// trial's lifetime. With Accounts set it creates the account (see
+// signupAccount); without, only the key.
 func (a *api) signup(c *fiber.Ctx) error {
 	var body struct {
 		Email string `json:"email"`
@@ -29,19 +30,21 @@ func (a *api) signup(c *fiber.Ctx) error {
 	if err := json.Unmarshal(c.Body(), &body); err != nil {
 		return apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, `The body must be JSON: {"email": "...", "name": "..."}`)
 	}
-	email := strings.TrimSpace(body.Email)
-	addr, err := mail.ParseAddress(email)
-	if err != nil || addr.Address != email || len(email) > 254 {
+	email, err := accounts.NormalizeEmail(body.Email)
+	if err != nil {
 		return apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, "email must be a plain address such as ada@example.com")
 	}
-	name := strings.TrimSpace(body.Name)
-	if len(name) > 200 {
-		return apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, "name must be at most 200 characters")
+	name, err := accounts.CleanName(body.Name)
+	if err != nil {
+		return apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, "name must be at most 200 characters, without control characters")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.CallTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*a.cfg.CallTimeout)
 	defer cancel()
 	if err := a.limitSignup(ctx, c); err != nil {
 		return err
+	}
+	if a.cfg.Accounts != nil {
+		return a.signupAccount(ctx, c, email, name)
 	}
 	meta, _ := json.Marshal(map[string]string{"name": name, "email": email})
 	t := a.cfg.Trial
