@@ -32,17 +32,18 @@ func TestRun(t *testing.T) {
 	addr, db := testenv.ClickHouse(t)
 	env := map[string]string{
 		"OCR_NATS_URL": url, "OCR_CLICKHOUSE_ADDR": addr, "OCR_CLICKHOUSE_DATABASE": db,
-		"OCR_ANALYTICS_FLUSH_INTERVAL": "50ms",
+		"OCR_ANALYTICS_FLUSH_INTERVAL": "50ms", "OCR_OPS_ADDR": "127.0.0.1:0",
 	}
 	steps := []struct {
 		name        string
 		eventID     string
 		wantApplied string
 	}{
-		{name: "first start-up", eventID: "evt_run_1", wantApplied: `"applied":1`},
+		{name: "first start-up", eventID: "evt_run_1", wantApplied: `"applied":3`},
 		{name: "second start-up", eventID: "evt_run_2", wantApplied: `"applied":0`},
 	}
-	for _, step := range steps {
+	for i, step := range steps {
+		wantTotal := int64(i + 1) // each step adds one verification
 		t.Run(step.name, func(t *testing.T) {
 			logs := &testenv.Logs{}
 			ctx, cancel := context.WithCancel(context.Background())
@@ -73,6 +74,33 @@ func TestRun(t *testing.T) {
 					"SELECT count() FROM verifications FINAL WHERE event_id = ?", step.eventID).Scan(&n)
 				return err == nil && n == 1
 			}, 20*time.Second, 20*time.Millisecond)
+
+			// The wiring of the rest: the query endpoint answers from the
+			// stored event, the rollup refresher picks it up, and a notice
+			// lands in its table.
+			q, err := json.Marshal(contracts.VerificationsQuery{Start: 1767225600000, End: 1767225660000, GroupBy: contracts.GroupByOutcome})
+			require.NoError(t, err)
+			reply, err := nc.Request(contracts.SubjectAnalyticsVerifications, q, 10*time.Second)
+			require.NoError(t, err)
+			var got contracts.VerificationsResponse
+			require.NoError(t, json.Unmarshal(reply.Data, &got), string(reply.Data))
+			require.Equal(t, []contracts.VerificationBucket{{Outcome: "VALID", Total: wantTotal, Valid: wantTotal}}, got.Buckets)
+			require.Eventually(t, func() bool {
+				var n uint64
+				err := conn.QueryRow(context.Background(),
+					"SELECT sum(verifications) FROM verifications_per_month FINAL").Scan(&n)
+				return err == nil && n == uint64(wantTotal)
+			}, 20*time.Second, 20*time.Millisecond, "rollups refreshed")
+			notice, err := json.Marshal(contracts.NoticeEvent{EventID: "n_" + step.eventID, Time: 1767225600000, Kind: contracts.NoticeLowCredits, KeyID: "k"})
+			require.NoError(t, err)
+			_, err = js.Publish(context.Background(), contracts.SubjectEventsNotice, notice, jetstream.WithMsgID("n_"+step.eventID))
+			require.NoError(t, err)
+			require.Eventually(t, func() bool {
+				var n uint64
+				err := conn.QueryRow(context.Background(),
+					"SELECT count() FROM notices FINAL WHERE event_id = ?", "n_"+step.eventID).Scan(&n)
+				return err == nil && n == 1
+			}, 20*time.Second, 20*time.Millisecond, "notice stored")
 
 			cancel()
 			select {

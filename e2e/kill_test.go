@@ -177,7 +177,7 @@ func startWorker(t *testing.T, natsURL string, ackWait time.Duration) *workerPro
 	w := &workerProc{cmd: exec.Command(filepath.Join(buildServices(t), "ocr-worker")), log: &procLog{}}
 	w.cmd.Env = append(os.Environ(),
 		"OCR_NATS_URL="+natsURL, "OCR_WORKER_CONCURRENCY=1", "OCR_WORKER_LANGUAGES=eng+spa",
-		"OCR_WORKER_ACK_WAIT="+ackWait.String(), "OCR_LOG_LEVEL=debug",
+		"OCR_WORKER_ACK_WAIT="+ackWait.String(), "OCR_LOG_LEVEL=debug", "OCR_OPS_ADDR=127.0.0.1:0",
 	)
 	w.cmd.Stdout, w.cmd.Stderr = w.log, w.log
 	require.NoError(t, w.cmd.Start())

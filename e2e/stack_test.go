@@ -78,24 +78,46 @@ type stack struct {
 	ch       driver.Conn
 	procs    map[string]*exec.Cmd
 	logs     map[string]string
+	// ops is each service's ops server address (/metrics, /livez,
+	// /readyz), a free port each, so stacks never collide on the defaults.
+	ops map[string]string
+}
+
+// stackNATS replaces startStack's open in-process NATS server: the
+// services connect to natsURL(service) instead (natsconf_test.go runs them
+// against nats.conf, each with its own user).
+type stackNATS struct {
+	natsURL func(service string) string
+	// env ("NAME=value") is added to every service's environment; with
+	// natsURL nil the in-process server is still used.
+	env []string
 }
 
 // startStack runs NATS in-process and the four services as processes, and
 // waits until the ingress reports ready.
-func startStack(t *testing.T) *stack {
+func startStack(t *testing.T, withNATS ...stackNATS) *stack {
 	t.Helper()
 	chAddr := clickhouseAddr(t)
 	bin := buildServices(t)
 
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
-	require.NoError(t, err)
-	ns.Start()
-	require.True(t, ns.ReadyForConnections(10*time.Second))
-	t.Cleanup(ns.Shutdown)
+	var natsURL func(service string) string
+	var extraEnv []string
+	if len(withNATS) > 0 {
+		natsURL, extraEnv = withNATS[0].natsURL, withNATS[0].env
+	}
+	if natsURL == nil {
+		ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
+		require.NoError(t, err)
+		ns.Start()
+		require.True(t, ns.ReadyForConnections(10*time.Second))
+		t.Cleanup(ns.Shutdown)
+		natsURL = func(string) string { return ns.ClientURL() }
+	}
 
 	var suffix [4]byte
 	_, _ = rand.Read(suffix[:])
-	s := &stack{database: "e2e_" + hex.EncodeToString(suffix[:]), procs: map[string]*exec.Cmd{}, logs: map[string]string{}}
+	s := &stack{database: "e2e_" + hex.EncodeToString(suffix[:]), procs: map[string]*exec.Cmd{}, logs: map[string]string{}, ops: map[string]string{}}
+	var err error
 	s.ch, err = clickhouse.Open(&clickhouse.Options{Addr: []string{chAddr}})
 	require.NoError(t, err)
 	t.Cleanup(func() {
@@ -106,10 +128,11 @@ func startStack(t *testing.T) *stack {
 	httpAddr := freeAddr(t)
 	s.url = "http://" + httpAddr
 	env := append(os.Environ(),
-		"OCR_NATS_URL="+ns.ClientURL(), "OCR_HTTP_ADDR="+httpAddr,
+		"OCR_HTTP_ADDR="+httpAddr,
 		"OCR_CLICKHOUSE_ADDR="+chAddr, "OCR_CLICKHOUSE_DATABASE="+s.database,
 		"OCR_ROOT_KEY="+rootKey, "OCR_WORKER_CONCURRENCY=2", "OCR_ANALYTICS_FLUSH_INTERVAL=200ms", "OCR_LOG_LEVEL=debug",
 	)
+	env = append(env, extraEnv...)
 	logDir := t.TempDir()
 	// Registered first, so it runs last: after every process has stopped and
 	// its log was checked.
@@ -123,7 +146,8 @@ func startStack(t *testing.T) *stack {
 		f, err := os.Create(logPath)
 		require.NoError(t, err)
 		cmd := exec.Command(filepath.Join(bin, name))
-		cmd.Env, cmd.Stdout, cmd.Stderr = env, f, f
+		s.ops[name] = freeAddr(t)
+		cmd.Env, cmd.Stdout, cmd.Stderr = append(env[:len(env):len(env)], "OCR_NATS_URL="+natsURL(name), "OCR_OPS_ADDR="+s.ops[name]), f, f
 		require.NoError(t, cmd.Start())
 		s.procs[name], s.logs[name] = cmd, logPath
 		t.Cleanup(func() {

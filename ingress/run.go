@@ -21,11 +21,8 @@ import (
 	"github.com/ocrstack/ocrstack/ingress/internal/keysclient"
 	"github.com/ocrstack/ocrstack/ingress/internal/refunds"
 	"github.com/ocrstack/ocrstack/ingress/internal/workerinfo"
+	"github.com/ocrstack/ocrstack/ops"
 )
-
-// trial is the plan /signup grants: the tutorial's 30-day key, 6 requests a
-// minute (its "one request every 10 seconds") and 100 requests in total.
-var trial = httpapi.Plan{Credits: 100, RateLimit: 6, RateWindow: time.Minute, Lifetime: 30 * 24 * time.Hour}
 
 // run serves HTTP until ctx is done, then stops taking requests, lets those
 // in flight finish, and drains NATS.
@@ -64,6 +61,14 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	reg := ops.NewRegistry()
+	metrics := newMetrics(reg, gate)
+	opsSrv, err := ops.Start(ops.Config{Addr: cfg.OpsAddr, Registry: reg, Logger: log,
+		Ready: func(context.Context) map[string]error { return map[string]error{"nats": ops.NATSCheck(nc)} }})
+	if err != nil {
+		return err
+	}
+	defer opsSrv.Stop(log)
 	keys := keysclient.New(nc, cfg.CallTimeout)
 	refunder := refunds.New(js, keys, log)
 	if err := refunder.Start(setupCtx); err != nil {
@@ -83,7 +88,17 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 			return err
 		}
 	}
+	acct, err := setupAccounts(cfg, nc, js, keys, log)
+	if err != nil {
+		return err
+	}
+	if acct.webhook != nil {
+		if err := acct.webhook.Start(setupCtx); err != nil {
+			return err
+		}
+	}
 	app := httpapi.New(httpapi.Config{
+		Accounts: acct.accounts, Usage: acct.usage, Notices: acct.notifier,
 		Keys: keys, Jobs: submitter, Idempotency: idem, Admission: gate, Logger: log,
 		// A connection limit is shared fairly only if connections end with
 		// their response; a new loopback or LAN connection costs far less
@@ -91,9 +106,9 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 		DisableKeepalive: cfg.MaxConns > 0,
 		TrustedProxies:   cfg.TrustedProxies,
 		Ready:            readiness(nc), APIID: cfg.APIID, RootKey: cfg.RootKey, MaxImageBytes: cfg.MaxImageBytes,
-		SyncWait: cfg.SyncWait, Callbacks: callbacks != nil, CallTimeout: cfg.CallTimeout, Trial: trial,
+		SyncWait: cfg.SyncWait, Callbacks: callbacks != nil, CallTimeout: cfg.CallTimeout, Trial: acct.trial,
 		Languages:   workerinfo.New(workerinfo.Config{Conn: nc, Logger: log}),
-		SignupLimit: int64(cfg.SignupLimit), SignupWindow: time.Hour,
+		SignupLimit: int64(cfg.SignupLimit), SignupWindow: time.Hour, Metrics: metrics,
 	})
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -106,7 +121,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	}
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()
-	log.Info("serving", "addr", "http://"+ln.Addr().String(), "nats", cfg.NATSURL, "v2_api", cfg.RootKey != "", "callbacks", callbacks != nil)
+	log.Info("serving", "addr", "http://"+ln.Addr().String(), "nats", nc.ConnectedUrlRedacted(), "v2_api", cfg.RootKey != "", "callbacks", callbacks != nil, "email_verification", acct.mail, "ops", opsSrv.Addr())
 
 	select {
 	case err := <-served:
@@ -118,6 +133,11 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	defer cancelShut()
 	if err := app.ShutdownWithContext(shutCtx); err != nil {
 		log.Warn("http shutdown", "err", err)
+	}
+	if acct.webhook != nil {
+		if err := acct.webhook.Stop(shutCtx); err != nil {
+			log.Warn("notice webhook shutdown", "err", err)
+		}
 	}
 	if callbacks != nil {
 		if err := callbacks.Stop(shutCtx); err != nil {

@@ -9,9 +9,14 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/ocrstack/ocrstack/ops"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == ops.HealthcheckCommand {
+		os.Exit(ops.RunHealthcheck(os.Getenv, ops.DefaultKeyServiceAddr, os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Getenv, os.Stderr); err != nil {

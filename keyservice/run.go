@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -14,6 +15,7 @@ import (
 	"github.com/ocrstack/ocrstack/keyservice/internal/service"
 	"github.com/ocrstack/ocrstack/keyservice/internal/store"
 	"github.com/ocrstack/ocrstack/keyservice/internal/streams"
+	"github.com/ocrstack/ocrstack/ops"
 )
 
 // run starts keyservice and serves until ctx is done, then shuts down in
@@ -36,6 +38,14 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 		return fmt.Errorf("connect to nats: %w", err)
 	}
 	defer nc.Close()
+	reg := ops.NewRegistry()
+	metrics := service.NewMetrics(reg)
+	var serving atomic.Bool
+	opsSrv, err := ops.Start(ops.Config{Addr: cfg.OpsAddr, Registry: reg, Logger: log, Ready: readiness(nc, &serving)})
+	if err != nil {
+		return err
+	}
+	defer opsSrv.Stop(log)
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
 		log.Error("verification event not stored", "subject", m.Subject, "err", err)
 	}))
@@ -47,19 +57,21 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	if err := streams.Ensure(setupCtx, js, contracts.EventsStreamSpec); err != nil {
 		return err
 	}
-	st, err := store.Open(setupCtx, js, store.WithReplicas(cfg.Replicas))
+	st, err := store.Open(setupCtx, js, store.WithReplicas(cfg.Replicas), store.WithGroupObserver(metrics.Group))
 	if err != nil {
 		return err
 	}
-	svc := service.New(service.Config{Store: st, JS: js, Logger: log})
+	svc := service.New(service.Config{Store: st, JS: js, Logger: log, Metrics: metrics})
 	m, err := svc.Register(nc)
 	if err != nil {
 		return fmt.Errorf("register service: %w", err)
 	}
-	log.Info("serving", "subjects", svc.Subjects(), "nats", cfg.NATSURL)
+	serving.Store(true)
+	log.Info("serving", "subjects", svc.Subjects(), "nats", nc.ConnectedUrlRedacted(), "ops", opsSrv.Addr())
 	<-ctx.Done()
 
 	log.Info("shutting down")
+	serving.Store(false)
 	if err := m.Stop(); err != nil {
 		log.Warn("stop service", "err", err)
 	}

@@ -12,12 +12,17 @@ import (
 	"syscall"
 
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/ompenv"
+	"github.com/ocrstack/ocrstack/ops"
 )
 
 func main() {
 	fail := func(msg string, err error) {
 		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error(msg, "err", err)
 		os.Exit(1)
+	}
+	// The Docker HEALTHCHECK probe: no Tesseract, no re-execution.
+	if len(os.Args) > 1 && os.Args[1] == ops.HealthcheckCommand {
+		os.Exit(ops.RunHealthcheck(os.Getenv, ops.DefaultWorkerAddr, os.Stderr))
 	}
 	// Before anything else: Tesseract's OpenMP reads OMP_THREAD_LIMIT when
 	// the library loads, so this may re-execute the program.

@@ -18,6 +18,7 @@ import (
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/ocr"
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/streams"
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/worker"
+	"github.com/ocrstack/ocrstack/ops"
 )
 
 // Version is reported to the NATS micro framework.
@@ -71,14 +72,25 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	reg := ops.NewRegistry()
+	metrics := worker.NewMetrics(reg)
 	w, err := worker.New(worker.Config{
 		JetStream: js, Consumer: cons, Images: images,
 		Concurrency: cfg.Concurrency, Languages: cfg.Languages, Installed: cfg.Installed,
-		Logger: log, JobDeadline: cfg.JobDeadline,
+		Logger: log, JobDeadline: cfg.JobDeadline, Metrics: metrics,
 	})
 	if err != nil {
 		return fmt.Errorf("new worker: %w", err)
 	}
+	opsSrv, err := ops.Start(ops.Config{Addr: cfg.OpsAddr, Registry: reg, Logger: log,
+		Ready: func(context.Context) map[string]error {
+			return map[string]error{"nats": ops.NATSCheck(nc), "tesseract": w.Ready()}
+		}})
+	if err != nil {
+		return err
+	}
+	defer opsSrv.Stop(log)
+	metrics.WatchLag(ctx, cons)
 	svc, err := micro.AddService(nc, micro.Config{
 		Name:        contracts.WorkerName,
 		Version:     Version,
@@ -100,7 +112,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	})
 	defer stopSvc()
 
-	log.Info("ocr-worker running", "nats_url", nc.ConnectedUrlRedacted(), "version", Version)
+	log.Info("ocr-worker running", "nats_url", nc.ConnectedUrlRedacted(), "version", Version, "ops", opsSrv.Addr())
 	runErr := w.Run(ctx)
 	if err := nc.Drain(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("drain nats: %w", err))

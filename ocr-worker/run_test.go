@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -18,6 +21,7 @@ import (
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/natstest"
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/ompenv"
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/testimage"
+	"github.com/ocrstack/ocrstack/ops"
 	"github.com/stretchr/testify/require"
 )
 
@@ -34,10 +38,12 @@ func TestMain(m *testing.M) {
 // on cancellation stops cleanly.
 func TestRun(t *testing.T) {
 	s := natstest.Start(t)
+	opsAddr := freeAddr(t)
 	env := map[string]string{
 		config.EnvNATSURL:     s.ClientURL(),
 		config.EnvConcurrency: "2",
 		config.EnvLanguages:   "eng",
+		ops.EnvAddr:           opsAddr,
 	}
 	var logs syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
@@ -66,6 +72,7 @@ func TestRun(t *testing.T) {
 	m.Data = job
 	m.Header.Set(contracts.HeaderMsgID, "job_run")
 	m.Header.Set(contracts.HeaderRequestID, "req_run")
+	m.Header.Set(ops.HeaderTraceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
 	_, err = js.PublishMsg(t.Context(), m)
 	require.NoError(t, err)
 
@@ -77,6 +84,16 @@ func TestRun(t *testing.T) {
 		return err == nil && json.Unmarshal(raw.Data, &res) == nil
 	}, 30*time.Second, 20*time.Millisecond)
 	require.Equal(t, "Served by run", cer.Normalize(res.Text))
+
+	// The ops server: live, ready once the engines run, and the job counted.
+	require.Equal(t, http.StatusOK, httpGet(t, "http://"+opsAddr+"/livez").StatusCode)
+	require.Equal(t, http.StatusOK, httpGet(t, "http://"+opsAddr+"/readyz").StatusCode)
+	require.Eventually(t, func() bool {
+		b, _ := io.ReadAll(httpGet(t, "http://"+opsAddr+"/metrics").Body)
+		return strings.Contains(string(b), `ocr_worker_jobs_total{error_code="",outcome="succeeded"} 1`) &&
+			strings.Contains(string(b), "ocr_worker_slots 2") &&
+			strings.Contains(string(b), "ocr_worker_recognition_duration_seconds_count 1")
+	}, 10*time.Second, 20*time.Millisecond, "the job is not in the metrics")
 
 	cancel()
 	select {
@@ -100,6 +117,7 @@ func TestRun(t *testing.T) {
 			sawJob = true
 			require.Equal(t, "job_run", rec["job_id"])
 			require.Equal(t, "req_run", rec["request_id"])
+			require.Equal(t, "4bf92f3577b34da6a3ce929d0e0e4736", rec["trace_id"])
 		}
 	}
 	require.True(t, sawJob, "no job log line in:\n%s", out)
@@ -135,4 +153,21 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// httpGet GETs url; the body is closed with the test.
+func httpGet(t *testing.T, url string) *http.Response {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
 }

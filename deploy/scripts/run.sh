@@ -53,15 +53,42 @@ if [ -z "${OCR_ROOT_KEY:-}" ]; then
 fi
 export OCR_ROOT_KEY
 
+# NATS users (nats.conf): one password per user, generated on the first run
+# into .data/nats-passwords (mode 600) and exported for nats-server, which
+# reads them from its environment. Each service connects as its own user.
+nats_users=(admin keyservice worker analytics ingress producer sys)
+if [ ! -s "$data/nats-passwords" ]; then
+  (umask 077 && for u in "${nats_users[@]}"; do
+    printf 'OCR_NATS_%s_PASSWORD=%s\n' "${u^^}" "$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  done >"$data/nats-passwords")
+  echo "generated NATS passwords in .data/nats-passwords"
+fi
+set -a
+# shellcheck source=/dev/null
+. "$data/nats-passwords"
+set +a
+nats_url() { # nats_url <user> <password>: the service URL with credentials
+  if ((nats_auth)); then echo "nats://$1:$2@127.0.0.1:4222"; else echo "nats://127.0.0.1:4222"; fi
+}
+
+# A NATS already on 4222 is reused. Its first line (INFO) says whether it
+# requires authentication: if so it is taken to run this nats.conf (an
+# earlier `make run`) and the services use their users, else (a plain
+# `nats-server -js` for development) they connect without credentials.
+nats_auth=1
 if port_open 4222; then
-  echo "reusing the NATS server on 127.0.0.1:4222 (it must be v2.12 or newer with JetStream)"
+  info=$(exec 3<>/dev/tcp/127.0.0.1/4222 && timeout 2 head -n 1 <&3 || true)
+  case $info in
+    *'"auth_required":true'*) echo "reusing the NATS server on 127.0.0.1:4222 with the users of nats.conf" ;;
+    *) nats_auth=0; echo "reusing the NATS server on 127.0.0.1:4222 without authentication (it must be v2.12 or newer with JetStream)" ;;
+  esac
 else
   # Each child runs in its own session, so a terminal's Ctrl-C reaches only
   # this script, which then stops them in order: services first, NATS last.
-  setsid "$bin/nats-server" -c nats.conf >"$data/logs/nats.log" 2>&1 &
+  setsid "$bin/nats-server" -c nats.conf -sd "$data/nats" >"$data/logs/nats.log" 2>&1 &
   pids+=($!)
   wait_port 4222 "nats-server" "$data/logs/nats.log"
-  echo "NATS on 127.0.0.1:4222 (JetStream state in .data/nats)"
+  echo "NATS on 127.0.0.1:4222 with a user per service (JetStream state in .data/nats)"
 fi
 
 if port_open 9000; then
@@ -72,12 +99,18 @@ else
   echo "ClickHouse on 127.0.0.1:9000 (data in .data/clickhouse)"
 fi
 
-export OCR_NATS_URL=nats://127.0.0.1:4222 OCR_CLICKHOUSE_ADDR=127.0.0.1:9000 OCR_HTTP_ADDR=$http_addr
+export OCR_CLICKHOUSE_ADDR=127.0.0.1:9000 OCR_HTTP_ADDR=$http_addr
+# Verification mails (OCR_EMAIL_VERIFICATION=on without OCR_SMTP_ADDR) land here.
+export OCR_OUTBOX_DIR=${OCR_OUTBOX_DIR:-$data/outbox}
 export OMP_THREAD_LIMIT=1
+declare -A nats_password=([keyservice]=$OCR_NATS_KEYSERVICE_PASSWORD [ocr-worker]=$OCR_NATS_WORKER_PASSWORD
+  [analytics]=$OCR_NATS_ANALYTICS_PASSWORD [ingress]=$OCR_NATS_INGRESS_PASSWORD)
 for s in keyservice ocr-worker analytics ingress; do
-  setsid "$bin/$s" >>"$data/logs/$s.log" 2>&1 &
+  OCR_NATS_URL=$(nats_url "$s" "${nats_password[$s]}") setsid "$bin/$s" >>"$data/logs/$s.log" 2>&1 &
   pids+=($!)
 done
+# The services have their passwords; nothing else started from here needs them.
+unset "${!OCR_NATS_@}"
 
 ready=0
 for _ in $(seq 1 300); do
@@ -95,7 +128,8 @@ go run ./e2e/cmd/sampleimage "$data/sample.png" >/dev/null
 
 cat <<MSG
 
-OCR platform ready on http://$http_addr   (logs: .data/logs/, root key: .data/root-key)
+OCR platform ready on http://$http_addr   (logs: .data/logs/, root key: .data/root-key,
+NATS users' passwords: .data/nats-passwords, mail outbox: $OCR_OUTBOX_DIR)
 
 1. Get an API key:
    KEY=\$(curl -s -X POST http://$http_addr/signup -H 'Content-Type: application/json' \\
@@ -103,6 +137,9 @@ OCR platform ready on http://$http_addr   (logs: .data/logs/, root key: .data/ro
 
 2. OCR an image (a sample was drawn for you at .data/sample.png):
    curl -s -X POST http://$http_addr/upload -H "Authorization: Bearer \$KEY" -F sampleFile=@.data/sample.png
+
+Metrics and probes (/metrics, /livez, /readyz) on each service's ops port:
+   keyservice 127.0.0.1:9101, ocr-worker 127.0.0.1:9102, analytics 127.0.0.1:9103, ingress 127.0.0.1:9104
 
 Press Ctrl-C to stop everything this started.
 MSG

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -38,6 +39,9 @@ type Options struct {
 	Database string
 	Username string
 	Password string
+	// Cluster, when set, creates the database ON CLUSTER, on every node
+	// (see migrate.Cluster).
+	Cluster string
 	// DialTimeout bounds each connection attempt; 0 means 5 s.
 	DialTimeout time.Duration
 }
@@ -57,7 +61,11 @@ func Open(ctx context.Context, o Options) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = admin.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+o.Database)
+	create := "CREATE DATABASE IF NOT EXISTS " + o.Database
+	if o.Cluster != "" {
+		create += " ON CLUSTER `" + strings.NewReplacer("\\", "\\\\", "`", "\\`").Replace(o.Cluster) + "`"
+	}
+	err = admin.Exec(ctx, create)
 	_ = admin.Close()
 	if err != nil {
 		return nil, fmt.Errorf("create database %s: %w", o.Database, err)

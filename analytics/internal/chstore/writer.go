@@ -16,6 +16,7 @@ const (
 		`outcome, cost, credits_remaining, latency_us, tags)`
 	insertUsage = `INSERT INTO usage (event_id, time, request_id, job_id, producer, key_id, owner_id, ` +
 		`outcome, error_code, pages, bytes, recognition_ms, characters, languages)`
+	insertNotices = `INSERT INTO notices (event_id, time, kind, key_id, api_id, owner_id, credits_remaining, threshold)`
 )
 
 // Writer inserts batches of events.
@@ -39,6 +40,11 @@ func (w *Writer) Insert(ctx context.Context, b *events.Batch) error {
 	if len(b.Usage) > 0 {
 		if err := w.insertUsage(ctx, b); err != nil {
 			return fmt.Errorf("insert %d usage events: %w", len(b.Usage), err)
+		}
+	}
+	if len(b.Notices) > 0 {
+		if err := w.insertNotices(ctx, b); err != nil {
+			return fmt.Errorf("insert %d notices: %w", len(b.Notices), err)
 		}
 	}
 	return nil
@@ -70,6 +76,22 @@ func (w *Writer) insertUsage(ctx context.Context, b *events.Batch) error {
 		err := batch.Append(e.EventID, toTime(e.Time), e.RequestID, e.JobID, e.Producer, e.KeyID, e.OwnerID,
 			string(e.Outcome), string(e.ErrorCode), e.Pages, e.Bytes, e.RecognitionMs, e.Characters,
 			nonNil(e.Languages))
+		if err != nil {
+			return err
+		}
+	}
+	return batch.Send()
+}
+
+func (w *Writer) insertNotices(ctx context.Context, b *events.Batch) error {
+	batch, err := w.conn.PrepareBatch(ctx, insertNotices)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = batch.Abort() }()
+	for _, e := range b.Notices {
+		err := batch.Append(e.EventID, toTime(e.Time), string(e.Kind), e.KeyID, e.APIID, e.OwnerID,
+			e.CreditsRemaining, e.Threshold)
 		if err != nil {
 			return err
 		}

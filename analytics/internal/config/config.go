@@ -12,14 +12,16 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ocrstack/ocrstack/ops"
 )
 
 // ErrInvalid is wrapped by every configuration error.
 var ErrInvalid = errors.New("invalid configuration")
 
-// Limits on the batch settings. The consumer allows MaxBatchSize
-// unacknowledged messages, and a batch must be flushed well within the
-// consumer's 60 s ack wait.
+// Limits on the batch settings. The consumer allows twice MaxBatchSize
+// unacknowledged messages (streams.MaxAckPending), and a batch must be
+// flushed well within the consumer's 60 s ack wait.
 const (
 	MaxBatchSize     = 10000
 	MinFlushInterval = 10 * time.Millisecond
@@ -40,8 +42,21 @@ type Config struct {
 	// (default "default") and OCR_CLICKHOUSE_PASSWORD (default empty).
 	ClickHouseUsername string
 	ClickHousePassword string
+	// ClickHouseCluster is OCR_CLICKHOUSE_CLUSTER: when set, the schema is
+	// created ON CLUSTER with Replicated*MergeTree engines (see
+	// migrate.Cluster). Default empty: a single server. Letters, digits,
+	// underscores, dots and dashes.
+	ClickHouseCluster string
+	// RollupInterval is OCR_ANALYTICS_ROLLUP_INTERVAL (a Go duration): how
+	// often the rollup buckets touched by stored batches are recomputed.
+	// Default 1s, MinRollupInterval to MaxRollupInterval.
+	RollupInterval time.Duration
 	// BatchSize is OCR_ANALYTICS_BATCH_SIZE: a batch is inserted once it
-	// holds this many events. Default 1000, 1 to MaxBatchSize.
+	// holds this many events. Default 10000, 1 to MaxBatchSize: ClickHouse
+	// pays a fixed cost per insert (a new part on disk), so a backlog
+	// drains about four times faster in batches of 10,000 than of 1,000
+	// (measured with `make analytics-load`); under a light load a batch is
+	// flushed by FlushInterval long before it is full.
 	BatchSize int
 	// FlushInterval is OCR_ANALYTICS_FLUSH_INTERVAL (a Go duration): a
 	// batch is inserted at the latest this long after its first event.
@@ -50,6 +65,9 @@ type Config struct {
 	// ShutdownTimeout is OCR_ANALYTICS_SHUTDOWN_TIMEOUT (a Go duration):
 	// how long the final flush and the NATS drain may take. Default 10s.
 	ShutdownTimeout time.Duration
+	// OpsAddr is OCR_OPS_ADDR, where /metrics, /livez and /readyz are
+	// served: default 127.0.0.1:9103, "off" (stored as "") for none.
+	OpsAddr string
 	// LogLevel is OCR_LOG_LEVEL: debug, info, warn or error.
 	// Default info.
 	LogLevel slog.Level
@@ -65,10 +83,11 @@ func Load(getenv func(string) string) (Config, error) {
 		ClickHouseDatabase: or(getenv("OCR_CLICKHOUSE_DATABASE"), "ocr"),
 		ClickHouseUsername: or(getenv("OCR_CLICKHOUSE_USERNAME"), "default"),
 		ClickHousePassword: getenv("OCR_CLICKHOUSE_PASSWORD"),
+		ClickHouseCluster:  getenv("OCR_CLICKHOUSE_CLUSTER"),
 	}
 	var errs []error
 	var err error
-	if c.BatchSize, err = parseInt(getenv, "OCR_ANALYTICS_BATCH_SIZE", 1000); err != nil {
+	if c.BatchSize, err = parseInt(getenv, "OCR_ANALYTICS_BATCH_SIZE", 10000); err != nil {
 		errs = append(errs, err)
 	}
 	if c.FlushInterval, err = parseDuration(getenv, "OCR_ANALYTICS_FLUSH_INTERVAL", time.Second); err != nil {
@@ -76,6 +95,12 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.ShutdownTimeout, err = parseDuration(getenv, "OCR_ANALYTICS_SHUTDOWN_TIMEOUT", 10*time.Second); err != nil {
 		errs = append(errs, err)
+	}
+	if c.RollupInterval, err = parseDuration(getenv, "OCR_ANALYTICS_ROLLUP_INTERVAL", time.Second); err != nil {
+		errs = append(errs, err)
+	}
+	if c.OpsAddr, err = ops.ParseAddr(getenv(ops.EnvAddr), ops.DefaultAnalyticsAddr); err != nil {
+		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalid, err))
 	}
 	if v := getenv("OCR_LOG_LEVEL"); v != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
@@ -85,7 +110,18 @@ func Load(getenv func(string) string) (Config, error) {
 	return c, errors.Join(append(errs, c.Validate())...)
 }
 
-var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+var (
+	identifier  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+	clusterName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+)
+
+// Limits on the rollup interval: often enough that rollups trail the raw
+// tables by about a second, not so often that recomputing a busy minute
+// from the raw table competes with the inserts.
+const (
+	MinRollupInterval = 100 * time.Millisecond
+	MaxRollupInterval = 10 * time.Minute
+)
 
 // Validate reports every problem with c at once.
 func (c Config) Validate() error {
@@ -101,6 +137,12 @@ func (c Config) Validate() error {
 	}
 	if !identifier.MatchString(c.ClickHouseDatabase) {
 		bad("OCR_CLICKHOUSE_DATABASE %q: want letters, digits and underscores, not starting with a digit", c.ClickHouseDatabase)
+	}
+	if c.ClickHouseCluster != "" && !clusterName.MatchString(c.ClickHouseCluster) {
+		bad("OCR_CLICKHOUSE_CLUSTER %q: want letters, digits, underscores, dots and dashes", c.ClickHouseCluster)
+	}
+	if c.RollupInterval < MinRollupInterval || c.RollupInterval > MaxRollupInterval {
+		bad("OCR_ANALYTICS_ROLLUP_INTERVAL %s: want %s to %s", c.RollupInterval, MinRollupInterval, MaxRollupInterval)
 	}
 	if c.ClickHouseUsername == "" {
 		bad("OCR_CLICKHOUSE_USERNAME is empty")

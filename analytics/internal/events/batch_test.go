@@ -16,13 +16,15 @@ func TestBatch(t *testing.T) {
 		add               []Event
 		wantVerifications int
 		wantUsage         int
+		wantNotices       int
 	}{
 		{name: "empty"},
 		{name: "mixed", add: []Event{
 			{Verification: &contracts.VerificationEvent{EventID: "v1"}},
 			{Usage: &contracts.UsageEvent{EventID: "u1"}},
 			{Verification: &contracts.VerificationEvent{EventID: "v2"}},
-		}, wantVerifications: 2, wantUsage: 1},
+			{Notice: &contracts.NoticeEvent{EventID: "n1"}},
+		}, wantVerifications: 2, wantUsage: 1, wantNotices: 1},
 		{name: "zero event ignored", add: []Event{{}}},
 	}
 	for _, tc := range cases {
@@ -33,7 +35,8 @@ func TestBatch(t *testing.T) {
 			}
 			require.Len(t, b.Verifications, tc.wantVerifications)
 			require.Len(t, b.Usage, tc.wantUsage)
-			require.Equal(t, tc.wantVerifications+tc.wantUsage, b.Len())
+			require.Len(t, b.Notices, tc.wantNotices)
+			require.Equal(t, tc.wantVerifications+tc.wantUsage+tc.wantNotices, b.Len())
 			b.Reset()
 			require.Zero(t, b.Len())
 		})

@@ -1,6 +1,6 @@
 // Package events decodes the analytics events published on the events
-// stream (contracts.VerificationEvent and contracts.UsageEvent) and gathers
-// them into batches for insertion.
+// stream (contracts.VerificationEvent, contracts.UsageEvent and
+// contracts.NoticeEvent) and gathers them into batches for insertion.
 //
 // Every message body is untrusted input: Decode never panics, and any
 // message it refuses wraps ErrInvalid, which the consumer treats as poison
@@ -32,10 +32,12 @@ var (
 // (0, MaxTimeMs]: zero means the producer never set it.
 const MaxTimeMs = math.MaxUint32 * 1000
 
-// Event is one decoded event: exactly one of Verification and Usage is set.
+// Event is one decoded event: exactly one of Verification, Usage and
+// Notice is set.
 type Event struct {
 	Verification *contracts.VerificationEvent
 	Usage        *contracts.UsageEvent
+	Notice       *contracts.NoticeEvent
 }
 
 // ID returns the event's id.
@@ -45,6 +47,9 @@ func (e Event) ID() string {
 	}
 	if e.Usage != nil {
 		return e.Usage.EventID
+	}
+	if e.Notice != nil {
+		return e.Notice.EventID
 	}
 	return ""
 }
@@ -72,6 +77,15 @@ func Decode(subject string, data []byte) (Event, error) {
 			return Event{}, err
 		}
 		return Event{Usage: &u}, nil
+	case contracts.SubjectEventsNotice:
+		var n contracts.NoticeEvent
+		if err := unmarshal(data, &n); err != nil {
+			return Event{}, err
+		}
+		if err := check(n.EventID, n.Time); err != nil {
+			return Event{}, err
+		}
+		return Event{Notice: &n}, nil
 	default:
 		return Event{}, fmt.Errorf("%w %q", ErrUnknownSubject, subject)
 	}

@@ -18,6 +18,8 @@ const (
 		`"producer":"ingress","keyId":"key_3ZbV9","ownerId":"ada@example.com","outcome":"failed",` +
 		`"errorCode":"UNREADABLE_IMAGE","pages":1,"bytes":2048,"recognitionMs":120,"characters":5,` +
 		`"languages":["eng","spa"]}`
+	noticeJSON = `{"eventId":"notice_key_3ZbV9_1","time":1767225601000,"kind":"low_credits","keyId":"key_3ZbV9",` +
+		`"apiId":"api_ocr","ownerId":"ada@example.com","creditsRemaining":9,"threshold":10}`
 )
 
 // TestDecode checks that both event types decode field by field, that
@@ -48,6 +50,14 @@ func TestDecode(t *testing.T) {
 				Languages: []string{"eng", "spa"},
 			}},
 		},
+		{
+			name: "notice", subject: contracts.SubjectEventsNotice, body: noticeJSON,
+			want: Event{Notice: &contracts.NoticeEvent{
+				EventID: "notice_key_3ZbV9_1", Time: 1767225601000, Kind: contracts.NoticeLowCredits, KeyID: "key_3ZbV9",
+				APIID: "api_ocr", OwnerID: "ada@example.com", CreditsRemaining: 9, Threshold: 10,
+			}},
+		},
+		{name: "notice without time", subject: contracts.SubjectEventsNotice, body: `{"eventId":"n","kind":"low_credits"}`, wantErr: ErrTimeRange},
 		{
 			name: "unknown fields ignored", subject: contracts.SubjectEventsUsage,
 			body: `{"eventId":"e","time":1,"jobId":"j","newField":{"x":[1,2]}}`,
@@ -84,6 +94,7 @@ func TestDecode(t *testing.T) {
 func FuzzDecodeEvent(f *testing.F) {
 	f.Add(contracts.SubjectEventsVerification, []byte(verificationJSON))
 	f.Add(contracts.SubjectEventsUsage, []byte(usageJSON))
+	f.Add(contracts.SubjectEventsNotice, []byte(noticeJSON))
 	f.Add(contracts.SubjectEventsUsage, []byte(`{"eventId":"e","time":1,"languages":null}`))
 	f.Add(contracts.SubjectEventsVerification, []byte(`{"eventId":"\u0000","time":4294967295000}`))
 	f.Add(contracts.SubjectEventsVerification, []byte(`{"eventId":"e","time":1,"tags":[]}`))
@@ -96,7 +107,13 @@ func FuzzDecodeEvent(f *testing.F) {
 			}
 			return
 		}
-		if (ev.Verification == nil) == (ev.Usage == nil) {
+		set := 0
+		for _, p := range []bool{ev.Verification != nil, ev.Usage != nil, ev.Notice != nil} {
+			if p {
+				set++
+			}
+		}
+		if set != 1 {
 			t.Fatalf("want exactly one event type, got %+v", ev)
 		}
 		if ev.ID() == "" {
@@ -117,6 +134,9 @@ func encode(t *testing.T, ev Event) []byte {
 	var payload any = ev.Verification
 	if ev.Usage != nil {
 		payload = ev.Usage
+	}
+	if ev.Notice != nil {
+		payload = ev.Notice
 	}
 	b, err := json.Marshal(payload)
 	if err != nil {

@@ -37,8 +37,14 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	_, js, _ := testenv.NATS(t)
 	addr, db := testenv.ClickHouse(t)
+	return newHarnessOn(t, addr, db)
+}
+
+// newHarnessOn is newHarness with the ClickHouse at addr, database db.
+func newHarnessOn(t *testing.T, addr, db string) *harness {
+	t.Helper()
+	_, js, _ := testenv.NATS(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	conn, err := chstore.Open(ctx, chstore.Options{Addr: addr, Database: db, Username: "default"})

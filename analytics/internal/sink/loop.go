@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ocrstack/ocrstack/analytics/internal/events"
+	"github.com/ocrstack/ocrstack/contracts"
 )
 
 // Fetch timing: a fetch waits at least minFetchWait (so a nearly due batch
@@ -70,7 +71,11 @@ func (s *Sink) add(msg jetstream.Msg) {
 
 func (s *Sink) poison(msg jetstream.Msg, reason error) {
 	body := msg.Data()
+	s.cfg.Metrics.poisoned()
 	attrs := []any{"subject", msg.Subject(), "reason", reason.Error(), "body_bytes", len(body)}
+	if id := msg.Headers().Get(contracts.HeaderRequestID); id != "" {
+		attrs = append(attrs, "request_id", id)
+	}
 	if meta, err := msg.Metadata(); err == nil {
 		attrs = append(attrs, "stream_seq", meta.Sequence.Stream, "deliveries", meta.NumDelivered)
 	}
@@ -91,7 +96,14 @@ func (s *Sink) poison(msg jetstream.Msg, reason error) {
 func (s *Sink) flush(ctx context.Context) error {
 	delay := s.cfg.RetryMin
 	for attempt := 1; ; attempt++ {
+		began := time.Now()
 		err := s.insert(ctx)
+		if err == nil {
+			s.cfg.Metrics.stored(&s.batch, time.Since(began))
+		}
+		if err == nil && s.crashAfterInsert != nil && s.crashAfterInsert() {
+			return errCrashed
+		}
 		if err == nil {
 			if attempt > 1 {
 				s.log.Info("insert recovered", "events", len(s.msgs), "attempts", attempt)
@@ -103,6 +115,7 @@ func (s *Sink) flush(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		s.cfg.Metrics.insertFailed()
 		s.log.Error("insert batch", "err", err, "events", len(s.msgs), "attempt", attempt, "retry_in", delay.String())
 		s.touchAll()
 		if !sleep(ctx, delay) {
@@ -121,6 +134,9 @@ func (s *Sink) insert(ctx context.Context) error {
 
 // errShutdown settles a message that could not be stored before shutdown.
 var errShutdown = errors.New("shutting down")
+
+// errCrashed is what Run returns when crashAfterInsert killed the sink.
+var errCrashed = errors.New("crashed after insert (test hook)")
 
 // settle is the one place that decides a message's fate: stored (nil) is
 // acknowledged, poison is terminated (never redelivered), anything else is

@@ -64,6 +64,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Now tells the time; nil means time.Now.
 	Now func() time.Time
+	// Metrics records batches stored and insert failures; nil records
+	// nothing.
+	Metrics *Metrics
 }
 
 // Sink is the consumer loop. It is not safe for concurrent use: one
@@ -76,6 +79,12 @@ type Sink struct {
 	first time.Time // when the batch's first event arrived
 
 	fetchFailing bool // a fetch error was logged and no fetch succeeded since
+
+	// crashAfterInsert is set only by tests. It is asked after each stored
+	// batch whether the sink should die there, as a killed process would:
+	// Run returns errCrashed at once, neither acknowledging the batch nor
+	// handing anything back, so the server redelivers it after AckWait.
+	crashAfterInsert func() bool
 }
 
 // New returns a Sink with cfg's zero values replaced by their defaults.
@@ -105,7 +114,9 @@ func (s *Sink) Run(ctx context.Context) error {
 		if s.due() {
 			// flush returns early only when ctx ends; the loop then stops
 			// and the final flush below tries again.
-			_ = s.flush(ctx)
+			if err := s.flush(ctx); errors.Is(err, errCrashed) {
+				return err
+			}
 		}
 	}
 	return s.shutdown(ctx)
@@ -122,8 +133,8 @@ func (s *Sink) shutdown(parent context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), s.cfg.ShutdownTimeout)
 	defer cancel()
-	if err := s.flush(ctx); err == nil {
-		return nil
+	if err := s.flush(ctx); err == nil || errors.Is(err, errCrashed) {
+		return err
 	}
 	n := len(s.msgs)
 	// Hand the messages back now rather than after AckWait, so that the

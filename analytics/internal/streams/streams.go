@@ -15,10 +15,12 @@ import (
 // Consumer settings. AckWait must cover a batch's wait (at most
 // config.MaxFlushInterval) plus one insert attempt; the sink extends it while
 // it retries a failed insert. MaxAckPending bounds the events held
-// unacknowledged and must be at least the batch size.
+// unacknowledged by all replicas together; it is twice the largest batch
+// (config.MaxBatchSize), so that a second replica can fill a batch while
+// the first holds a full one.
 const (
 	AckWait       = 60 * time.Second
-	MaxAckPending = 10000
+	MaxAckPending = 20000
 )
 
 // StreamConfig converts a contracts spec into a stream configuration. Every
@@ -31,6 +33,7 @@ func StreamConfig(spec contracts.StreamSpec) jetstream.StreamConfig {
 		Storage:           jetstream.FileStorage,
 		Retention:         jetstream.LimitsPolicy,
 		MaxAge:            spec.MaxAge,
+		MaxMsgs:           spec.MaxMsgs,
 		MaxMsgsPerSubject: spec.MaxMsgsPerSubject,
 		Duplicates:        spec.Duplicates,
 	}
@@ -39,6 +42,9 @@ func StreamConfig(spec contracts.StreamSpec) jetstream.StreamConfig {
 	}
 	if cfg.MaxMsgsPerSubject == 0 {
 		cfg.MaxMsgsPerSubject = -1
+	}
+	if cfg.MaxMsgs == 0 {
+		cfg.MaxMsgs = -1
 	}
 	return cfg
 }

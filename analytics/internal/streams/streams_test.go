@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"cmp"
 	"context"
 	"testing"
 	"time"
@@ -34,6 +35,8 @@ func TestStreamConfig(t *testing.T) {
 			require.Equal(t, tc.wantRetention, got.Retention)
 			require.Equal(t, tc.spec.MaxAge, got.MaxAge)
 			require.Equal(t, tc.wantPerSubj, got.MaxMsgsPerSubject)
+			require.Equal(t, cmp.Or(tc.spec.MaxMsgs, -1), got.MaxMsgs)
+			require.Equal(t, jetstream.DiscardOld, got.Discard, "a full stream drops its oldest, already read, messages")
 			require.Equal(t, tc.spec.Duplicates, got.Duplicates)
 		})
 	}
@@ -60,4 +63,5 @@ func TestSetupEvents(t *testing.T) {
 	stream, err := js.Stream(ctx, contracts.EventsStream)
 	require.NoError(t, err)
 	require.Equal(t, contracts.EventsMaxAge, stream.CachedInfo().Config.MaxAge)
+	require.Equal(t, int64(contracts.EventsMaxMsgs), stream.CachedInfo().Config.MaxMsgs)
 }

@@ -95,7 +95,9 @@ func startStack(ctx context.Context, o options, bin map[string]string) (_ *stack
 		return nil, err
 	}
 	s.url = "http://" + httpAddr
-	env := append(os.Environ(), "OCR_NATS_URL="+natsURL, "OCR_LOG_LEVEL=warn", "OMP_THREAD_LIMIT=1")
+	// A free ops port each (127.0.0.1:0): the defaults would collide with a
+	// stack already running on this host.
+	env := append(os.Environ(), "OCR_NATS_URL="+natsURL, "OCR_LOG_LEVEL=warn", "OMP_THREAD_LIMIT=1", "OCR_OPS_ADDR=127.0.0.1:0")
 	for _, name := range services {
 		penv := env
 		switch name {

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ocrstack/ocrstack/ops"
 )
 
 // Config is the ingress's configuration.
@@ -33,6 +36,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// LogLevel is OCR_LOG_LEVEL: debug, info, warn or error; default info.
 	LogLevel string
+	// OpsAddr is OCR_OPS_ADDR, where /metrics, /livez and /readyz are
+	// served apart from the API: default 127.0.0.1:9104, "off" (stored as
+	// "") for none. The API port keeps its own /livez and /readyz.
+	OpsAddr string
 	// SignupLimit is OCR_SIGNUP_LIMIT, sign-ups allowed per client IP per
 	// hour; default 10, 0 for no limit.
 	SignupLimit int
@@ -67,6 +74,31 @@ type Config struct {
 	// go to loopback and private addresses (development only; otherwise any
 	// key holder could make the ingress call the internal network).
 	CallbackAllowPrivate bool
+	// PlansFile is OCR_PLANS_FILE, a plans catalogue replacing the one
+	// shipped in the binary (ingress/internal/plans/plans.json).
+	PlansFile string
+	// EmailVerification is OCR_EMAIL_VERIFICATION=on|off (default off, the
+	// tutorial's flow): with on, a new account's keys get 403
+	// EMAIL_NOT_VERIFIED until the link mailed at sign-up is followed.
+	EmailVerification bool
+	// SMTPAddr is OCR_SMTP_ADDR (host:port); with it verification mails go
+	// through SMTP as OCR_SMTP_FROM, authenticated as OCR_SMTP_USER with
+	// OCR_SMTP_PASSWORD when a user is set. Without it they are written
+	// to OutboxDir.
+	SMTPAddr, SMTPFrom, SMTPUser, SMTPPassword string
+	// OutboxDir is OCR_OUTBOX_DIR, default .data/outbox: one .eml file per
+	// mail when no SMTP server is configured.
+	OutboxDir string
+	// EmailSecret is OCR_EMAIL_SECRET (at least 32 characters), the key
+	// verification links are signed with; empty derives one from the root
+	// key. Every replica needs the same one.
+	EmailSecret string
+	// PublicURL is OCR_PUBLIC_URL, how clients reach the ingress (the
+	// base of verification links); default http://<OCR_HTTP_ADDR>.
+	PublicURL string
+	// NoticeWebhookURL is OCR_NOTICE_WEBHOOK_URL: low-credit notices are
+	// POSTed there, signed with OCR_CALLBACK_SECRET like job callbacks.
+	NoticeWebhookURL string
 }
 
 // Load reads the configuration through getenv and validates it, reporting
@@ -77,6 +109,11 @@ func Load(getenv func(string) string) (Config, error) {
 		RootKey: getenv("OCR_ROOT_KEY"), APIID: or(getenv("OCR_API_ID"), "api_ocr"), LogLevel: or(getenv("OCR_LOG_LEVEL"), "info"),
 	}
 	var errs []error
+	if addr, err := ops.ParseAddr(getenv(ops.EnvAddr), ops.DefaultIngressAddr); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.OpsAddr = addr
+	}
 	c.MaxImageBytes = intVar(getenv, "OCR_MAX_IMAGE_BYTES", 20<<20, &errs)
 	c.SyncWait = durVar(getenv, "OCR_SYNC_WAIT", 60*time.Second, &errs)
 	c.CallTimeout = durVar(getenv, "OCR_CALL_TIMEOUT", 3*time.Second, &errs)
@@ -104,6 +141,18 @@ func Load(getenv func(string) string) (Config, error) {
 		c.CallbackAllowPrivate = true
 	default:
 		errs = append(errs, fmt.Errorf("OCR_CALLBACK_ALLOW_PRIVATE %q: want true or false", v))
+	}
+	c.PlansFile, c.OutboxDir = getenv("OCR_PLANS_FILE"), or(getenv("OCR_OUTBOX_DIR"), ".data/outbox")
+	c.SMTPAddr, c.SMTPFrom = getenv("OCR_SMTP_ADDR"), or(getenv("OCR_SMTP_FROM"), "OCR API <no-reply@localhost>")
+	c.SMTPUser, c.SMTPPassword = getenv("OCR_SMTP_USER"), getenv("OCR_SMTP_PASSWORD")
+	c.EmailSecret, c.NoticeWebhookURL = getenv("OCR_EMAIL_SECRET"), getenv("OCR_NOTICE_WEBHOOK_URL")
+	c.PublicURL = or(getenv("OCR_PUBLIC_URL"), "http://"+c.HTTPAddr)
+	switch v := getenv("OCR_EMAIL_VERIFICATION"); v {
+	case "", "off":
+	case "on":
+		c.EmailVerification = true
+	default:
+		errs = append(errs, fmt.Errorf("OCR_EMAIL_VERIFICATION %q: want on or off", v))
 	}
 	return c, errors.Join(append(errs, c.Validate())...)
 }
@@ -140,6 +189,28 @@ func (c Config) Validate() error {
 	for name, d := range map[string]time.Duration{"OCR_SYNC_WAIT": c.SyncWait, "OCR_CALL_TIMEOUT": c.CallTimeout, "OCR_SHUTDOWN_TIMEOUT": c.ShutdownTimeout} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s: want a positive duration", name))
+		}
+	}
+	if c.EmailSecret != "" && len(c.EmailSecret) < 32 {
+		errs = append(errs, errors.New("OCR_EMAIL_SECRET: at least 32 characters"))
+	}
+	if c.EmailVerification && c.EmailSecret == "" && c.RootKey == "" {
+		errs = append(errs, errors.New("OCR_EMAIL_VERIFICATION=on needs OCR_EMAIL_SECRET or OCR_ROOT_KEY to sign links with"))
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("OCR_PUBLIC_URL %q: want an absolute http or https URL", c.PublicURL))
+	}
+	if c.NoticeWebhookURL != "" {
+		if u, err := url.Parse(c.NoticeWebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("OCR_NOTICE_WEBHOOK_URL %q: want an absolute http or https URL", c.NoticeWebhookURL))
+		}
+		if c.CallbackSecret == "" {
+			errs = append(errs, errors.New("OCR_NOTICE_WEBHOOK_URL needs OCR_CALLBACK_SECRET to sign notices with"))
+		}
+	}
+	if c.SMTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.SMTPAddr); err != nil {
+			errs = append(errs, fmt.Errorf("OCR_SMTP_ADDR %q: want host:port", c.SMTPAddr))
 		}
 	}
 	switch c.LogLevel {

@@ -105,3 +105,17 @@ func TestTrustedProxies(t *testing.T) {
 		t.Fatalf("Load with a host name: %v", err)
 	}
 }
+
+// TestOpsAddr checks OCR_OPS_ADDR: the ingress's default port, "off" for
+// none, and a value that is not host:port refused.
+func TestOpsAddr(t *testing.T) {
+	for v, want := range map[string]string{"": "127.0.0.1:9104", "off": "", "0.0.0.0:9104": "0.0.0.0:9104"} {
+		c, err := Load(func(k string) string { return map[string]string{"OCR_OPS_ADDR": v}[k] })
+		if err != nil || c.OpsAddr != want {
+			t.Errorf("OCR_OPS_ADDR=%q: %q, %v; want %q", v, c.OpsAddr, err, want)
+		}
+	}
+	if _, err := Load(func(k string) string { return map[string]string{"OCR_OPS_ADDR": "9104"}[k] }); err == nil || !strings.Contains(err.Error(), "OCR_OPS_ADDR") {
+		t.Errorf("OCR_OPS_ADDR=9104: %v; want an error naming it", err)
+	}
+}

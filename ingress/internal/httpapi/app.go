@@ -23,6 +23,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ingress/internal/accounts"
 	"github.com/ocrstack/ocrstack/ingress/internal/idempotency"
 )
 
@@ -72,6 +73,11 @@ type Languages interface {
 	Installed(ctx context.Context) ([]string, bool)
 }
 
+// Notices hears the VALID verifications that spent cost credits.
+type Notices interface {
+	Observe(v contracts.VerifyKeyResponse, cost int64, requestID string)
+}
+
 // Config holds the API's dependencies and limits.
 type Config struct {
 	Keys   Keys
@@ -113,8 +119,22 @@ type Config struct {
 	// keyservice's standalone rate limit; 0 means no limit.
 	SignupLimit  int64
 	SignupWindow time.Duration
+	// Accounts, when set, makes POST /signup create an account (409
+	// ACCOUNT_EXISTS for a known email) and serves /upgradeUser,
+	// /verify-email, /v1/keys and /v1/usage; nil keeps the plain trial-key
+	// sign-up and answers those routes 404.
+	Accounts *accounts.Service
+	// Usage asks analytics for an owner's usage (GET /v1/usage); nil
+	// leaves usage out.
+	Usage func(ctx context.Context, q contracts.UsageQuery) (contracts.UsageSummary, error)
+	// Notices, when set, hears every charged verification, to emit
+	// low-credit notices (notices.Notifier does).
+	Notices Notices
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Metrics records requests, verifications and jobs; nil records
+	// nothing.
+	Metrics *Metrics
 }
 
 // Plan is what a new key is granted.
@@ -139,6 +159,10 @@ func New(cfg Config) *fiber.App {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Metrics != nil {
+		cfg.Keys = countingKeys{Keys: cfg.Keys, m: cfg.Metrics}
+		cfg.Jobs = countingJobs{Jobs: cfg.Jobs, m: cfg.Metrics}
+	}
 	a := &api{cfg: cfg}
 	if cfg.RootKey != "" {
 		sum := sha256.Sum256([]byte(cfg.RootKey))
@@ -162,6 +186,7 @@ func New(cfg Config) *fiber.App {
 	})
 	app.Use(recover.New())
 	app.Use(a.requestID)
+	app.Use(a.observer(app))
 	app.Get("/livez", a.livez)
 	app.Get("/readyz", a.readyz)
 	app.Get("/openapi.json", a.openAPIHandler())
@@ -172,6 +197,8 @@ func New(cfg Config) *fiber.App {
 	app.Post("/api/v1/ocr", a.admitted, a.pictotextOCR)
 	a.mountV1(app)
 	a.mountV2(app)
+	a.mountAnalytics(app)
+	a.mountAccounts(app)
 	return app
 }
 

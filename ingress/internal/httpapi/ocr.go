@@ -16,6 +16,7 @@ import (
 	"github.com/ocrstack/ocrstack/ingress/internal/idempotency"
 	"github.com/ocrstack/ocrstack/ingress/internal/imagesniff"
 	"github.com/ocrstack/ocrstack/ingress/internal/jobs"
+	"github.com/ocrstack/ocrstack/ops"
 )
 
 // tutorialResult is the tutorial's {text, error} response, with the
@@ -219,6 +220,8 @@ type admitted struct {
 	// scope and idemKey name the request's Idempotency-Key claim, "" when
 	// it has none.
 	scope, idemKey string
+	// traceparent is the request's, which the job carries to the worker.
+	traceparent string
 }
 
 // admit checks the image and the languages, claims the Idempotency-Key if
@@ -244,7 +247,7 @@ func (a *api) admit(c *fiber.Ctx, key string, img []byte, opts jobOptions, route
 		JobID: newID("job"), RequestID: requestIDOf(c), Producer: "ingress", SubmittedAt: a.cfg.Now().UnixMilli(),
 		Languages: opts.languages, PageSegMode: opts.pageSegMode, Whitelist: opts.whitelist, Outputs: opts.outputs,
 		Pages: opts.pages, DetectOrientation: opts.detectOrientation,
-	}}
+	}, traceparent: traceparentOf(c)}
 	if err := a.claim(ctx, c, key, img, opts, route, &adm); err != nil || adm.replay {
 		return adm, err
 	}
@@ -327,6 +330,7 @@ func (a *api) unqueued(adm admitted) {
 func (a *api) run(adm admitted, img []byte) (contracts.OCRResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.SyncWait+a.cfg.CallTimeout)
 	defer cancel()
+	ctx = ops.WithTraceparent(ctx, adm.traceparent)
 	if adm.replay {
 		return a.cfg.Jobs.Await(ctx, adm.job.JobID, a.cfg.SyncWait)
 	}

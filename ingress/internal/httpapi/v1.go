@@ -10,6 +10,7 @@ import (
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/ingress/internal/apierr"
 	"github.com/ocrstack/ocrstack/ingress/internal/jobs"
+	"github.com/ocrstack/ocrstack/ops"
 )
 
 // The versioned OCR API: POST /v1/ocr answers with the result, or with a
@@ -110,6 +111,7 @@ func (a *api) v1SubmitJob(c *fiber.Ctx) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), queueTimeout)
 	defer cancel()
+	ctx = ops.WithTraceparent(ctx, adm.traceparent)
 	if err := a.cfg.Jobs.Enqueue(ctx, adm.job, in.image, strings.Clone(in.callbackURL)); err != nil {
 		if errors.Is(err, jobs.ErrUnavailable) {
 			a.unqueued(adm)

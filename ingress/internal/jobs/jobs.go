@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ops"
 )
 
 // Errors of Submit.
@@ -224,6 +225,9 @@ func (s *Submitter) queue(ctx context.Context, job contracts.OCRJob, image []byt
 	if job.RequestID != "" {
 		msg.Header.Set(contracts.HeaderRequestID, job.RequestID)
 	}
+	if tp := ops.TraceparentFrom(ctx); tp != "" {
+		msg.Header.Set(ops.HeaderTraceparent, tp)
+	}
 	if _, err := s.js.PublishMsg(ctx, msg); err != nil {
 		if job.ImageRef != "" {
 			_ = s.images.Delete(context.WithoutCancel(ctx), job.JobID)
@@ -254,6 +258,10 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, spec contracts.St
 	}
 	if spec.MaxMsgsPerSubject > 0 {
 		cfg.MaxMsgsPerSubject = spec.MaxMsgsPerSubject
+	}
+	cfg.MaxMsgs = -1
+	if spec.MaxMsgs > 0 {
+		cfg.MaxMsgs = spec.MaxMsgs
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 		return fmt.Errorf("ensure stream %s: %w", spec.Name, err)

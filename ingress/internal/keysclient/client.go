@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ops"
 )
 
 // ErrUnavailable means no keyservice answered in time.
@@ -68,6 +69,9 @@ func (c *Client) Call(ctx context.Context, subject string, req, resp any) error 
 	if id, ok := ctx.Value(requestIDKey{}).(string); ok && id != "" {
 		msg.Header.Set(contracts.HeaderRequestID, id)
 	}
+	if tp := ops.TraceparentFrom(ctx); tp != "" {
+		msg.Header.Set(ops.HeaderTraceparent, tp)
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	reply, err := c.nc.RequestMsgWithContext(ctx, msg)
@@ -84,6 +88,8 @@ func (c *Client) Call(ctx context.Context, subject string, req, resp any) error 
 }
 
 // WithRequestID returns a context whose calls carry the caller's request ID.
+// A traceparent set with ops.WithTraceparent travels too, in the
+// ops.HeaderTraceparent header.
 func WithRequestID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, requestIDKey{}, id)
 }

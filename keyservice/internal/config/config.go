@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ocrstack/ocrstack/ops"
 )
 
 // Config is keyservice's configuration.
@@ -21,6 +23,9 @@ type Config struct {
 	// replicas of the key buckets when keyservice creates them (3 in a
 	// production cluster). Existing buckets keep theirs.
 	Replicas int
+	// OpsAddr is OCR_OPS_ADDR, where /metrics, /livez and /readyz are
+	// served: default 127.0.0.1:9101, "off" (stored as "") for none.
+	OpsAddr string
 }
 
 // Load reads the configuration through getenv and validates it.
@@ -30,6 +35,10 @@ func Load(getenv func(string) string) (Config, error) {
 		ShutdownTimeout: 10 * time.Second, LogLevel: or(getenv("OCR_LOG_LEVEL"), "info"), Replicas: 1,
 	}
 	var errs []error
+	var err error
+	if c.OpsAddr, err = ops.ParseAddr(getenv(ops.EnvAddr), ops.DefaultKeyServiceAddr); err != nil {
+		errs = append(errs, err)
+	}
 	if v := getenv("OCR_SHUTDOWN_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {

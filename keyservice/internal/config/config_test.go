@@ -21,8 +21,15 @@ func TestLoad(t *testing.T) {
 			t.Errorf("OCR_KEYS_REPLICAS=%s: %v", bad, err)
 		}
 	}
-	_, err = Load(env(map[string]string{"OCR_LOG_LEVEL": "loud", "OCR_SHUTDOWN_TIMEOUT": "soon"}))
-	if err == nil || !strings.Contains(err.Error(), "OCR_LOG_LEVEL") || !strings.Contains(err.Error(), "OCR_SHUTDOWN_TIMEOUT") {
+	if c.OpsAddr != "127.0.0.1:9101" {
+		t.Errorf("default OCR_OPS_ADDR: %q", c.OpsAddr)
+	}
+	if c, err := Load(env(map[string]string{"OCR_OPS_ADDR": "off"})); err != nil || c.OpsAddr != "" {
+		t.Errorf("OCR_OPS_ADDR=off: %+v %v", c, err)
+	}
+	_, err = Load(env(map[string]string{"OCR_LOG_LEVEL": "loud", "OCR_SHUTDOWN_TIMEOUT": "soon", "OCR_OPS_ADDR": "9101"}))
+	if err == nil || !strings.Contains(err.Error(), "OCR_LOG_LEVEL") || !strings.Contains(err.Error(), "OCR_SHUTDOWN_TIMEOUT") ||
+		!strings.Contains(err.Error(), "OCR_OPS_ADDR") {
 		t.Errorf("every problem at once: %v", err)
 	}
 }

@@ -26,6 +26,7 @@ func (s *Service) limit(ctx context.Context, r *contracts.RatelimitRequest, now 
 	if err != nil {
 		return nil, err
 	}
+	s.cfg.Metrics.limit(r.Namespace, res[0].Exceeded)
 	return ratelimitResponse(res[0]), nil
 }
 
@@ -41,6 +42,7 @@ func (s *Service) multiLimit(ctx context.Context, r *contracts.MultiRatelimitReq
 	resp := contracts.MultiRatelimitResponse{Passed: passed, Limits: make([]contracts.RatelimitResponse, len(res))}
 	for i, r := range res {
 		resp.Limits[i] = ratelimitResponse(r)
+		s.cfg.Metrics.limit(specs[i].Namespace, r.Exceeded)
 	}
 	return resp, nil
 }

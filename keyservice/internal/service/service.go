@@ -30,6 +30,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/keyservice/internal/store"
+	"github.com/ocrstack/ocrstack/ops"
 )
 
 // Version is reported by the micro service's INFO.
@@ -47,6 +48,9 @@ type Config struct {
 	// MaxInFlight bounds the verifications one replica decides at once; 0
 	// means 1024. Beyond it the endpoint waits, and NATS buffers.
 	MaxInFlight int
+	// Metrics records verification outcomes and decisions; nil records
+	// nothing.
+	Metrics *Metrics
 }
 
 // Service handles keyservice's requests. Management handlers answer
@@ -178,7 +182,8 @@ func (s *Service) failWith(req micro.Request, err error) {
 		s.fail(req, ce.Code, ce.Message)
 		return
 	}
-	s.cfg.Logger.Error("request failed", "subject", req.Subject(), "request_id", req.Headers().Get(contracts.HeaderRequestID), "err", err)
+	s.cfg.Logger.Error("request failed", "subject", req.Subject(), "request_id", req.Headers().Get(contracts.HeaderRequestID),
+		"trace_id", ops.TraceID(req.Headers().Get(ops.HeaderTraceparent)), "err", err)
 	s.fail(req, contracts.CodeInternal, "the request could not be completed; try again")
 }
 

@@ -31,6 +31,8 @@ type verifyRequest struct {
 
 func (s *Service) handleVerify(req micro.Request) {
 	began := time.Now()
+	outcome := outcomeBadRequest
+	defer func() { s.cfg.Metrics.verified(outcome, time.Since(began)) }()
 	var r contracts.VerifyKeyRequest
 	if err := decodeStrict(req.Data(), &r); err != nil {
 		s.fail(req, contracts.CodeBadRequest, err.Error())
@@ -46,9 +48,12 @@ func (s *Service) handleVerify(req micro.Request) {
 	defer cancel()
 	resp, v, err := s.verify(ctx, vr, now)
 	if err != nil {
+		outcome = outcomeError
 		s.failWith(req, err)
 		return
 	}
+	outcome = string(resp.Code)
+	s.cfg.Metrics.decided(resp, vr.cost, v.Replayed)
 	// The event goes out before the answer (both are buffered writes), so
 	// a client that waits for each answer sees its events in order.
 	if !v.Replayed {

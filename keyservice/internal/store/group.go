@@ -99,6 +99,9 @@ func (s *Store) decideGroup(home string, group []*ask) {
 	var alone []int
 	err := func() error {
 		cur, fromCache := s.docs.get(home)
+		if s.observeGroup != nil {
+			s.observeGroup(len(group), fromCache)
+		}
 		for range maxAttempts {
 			if !fromCache {
 				m := s.docs.mark()

@@ -104,6 +104,9 @@ type Store struct {
 	// by state entry key; see group.go.
 	groupsMu sync.Mutex
 	groups   map[string][]*ask
+	// observeGroup, when set, is told each group's size and whether it
+	// started from the cached Doc; see WithGroupObserver.
+	observeGroup func(size int, cached bool)
 }
 
 // Open creates the buckets if needed, enables atomic batches on both and
@@ -130,10 +133,11 @@ func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Store, 
 	}
 	s := &Store{
 		keys: keys, state: state,
-		records:    newCache[recordEntry](cacheEntries, cacheMaxAge),
-		identities: newCache[identityEntry](cacheEntries, cacheMaxAge),
-		docs:       newCache[Doc](cacheEntries, cacheMaxAge),
-		groups:     make(map[string][]*ask),
+		records:      newCache[recordEntry](cacheEntries, cacheMaxAge),
+		identities:   newCache[identityEntry](cacheEntries, cacheMaxAge),
+		docs:         newCache[Doc](cacheEntries, cacheMaxAge),
+		groups:       make(map[string][]*ask),
+		observeGroup: o.observeGroup,
 	}
 	keys.touched = s.keysTouched
 	state.touched = s.docs.forget
@@ -146,11 +150,21 @@ func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Store, 
 // Option configures Open.
 type Option func(*options)
 
-type options struct{ replicas int }
+type options struct {
+	replicas     int
+	observeGroup func(size int, cached bool)
+}
 
 // WithReplicas sets the JetStream replicas of buckets Open creates (an
 // existing bucket keeps its own): 3 in a production cluster.
 func WithReplicas(n int) Option { return func(o *options) { o.replicas = n } }
+
+// WithGroupObserver has f told, for each group of verifications decided
+// together, its size and whether it started from the cached Doc (for
+// metrics). f runs on the verification path: it must be quick.
+func WithGroupObserver(f func(size int, cached bool)) Option {
+	return func(o *options) { o.observeGroup = f }
+}
 
 // tag turns any strings into a fixed-length KV key token.
 func tag(parts ...string) string {

@@ -22,6 +22,10 @@ func Ensure(ctx context.Context, js jetstream.JetStream, spec contracts.StreamSp
 	if spec.MaxMsgsPerSubject > 0 {
 		cfg.MaxMsgsPerSubject = spec.MaxMsgsPerSubject
 	}
+	cfg.MaxMsgs = -1
+	if spec.MaxMsgs > 0 {
+		cfg.MaxMsgs = spec.MaxMsgs
+	}
 	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 		return fmt.Errorf("ensure stream %s: %w", spec.Name, err)
 	}

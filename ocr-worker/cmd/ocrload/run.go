@@ -24,6 +24,7 @@ import (
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/config"
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/streams"
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/testimage"
+	"github.com/ocrstack/ocrstack/ops"
 )
 
 // workerPackage is built when -worker is not given.
@@ -173,6 +174,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		config.EnvNATSURL+"="+srv.ClientURL(),
 		config.EnvConcurrency+"="+strconv.Itoa(cfg.concurrency),
 		config.EnvLogLevel+"=warn", // one info line per job would drown real problems
+		ops.EnvAddr+"=127.0.0.1:0", // never collide with a worker running here
 	)
 	child.Stdout, child.Stderr = os.Stderr, os.Stderr
 	if err := child.Start(); err != nil {

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ocrstack/ocrstack/ops"
 )
 
 // Environment variables the worker reads.
@@ -62,6 +64,9 @@ type Config struct {
 	// JobDeadline is OCR_WORKER_JOB_DEADLINE: past it a job fails with
 	// TIMEOUT and its slot goes on with a fresh Tesseract client.
 	JobDeadline time.Duration
+	// OpsAddr is OCR_OPS_ADDR, where /metrics, /livez and /readyz are
+	// served: default 127.0.0.1:9102, "off" (stored as "") for none.
+	OpsAddr string
 }
 
 // Load reads the configuration with getenv and validates it against the
@@ -77,6 +82,10 @@ func Load(getenv func(string) string, installed []string) (Config, error) {
 		LogLevel:    slog.LevelInfo,
 	}
 	var errs []error
+	var err error
+	if c.OpsAddr, err = ops.ParseAddr(getenv(ops.EnvAddr), ops.DefaultWorkerAddr); err != nil {
+		errs = append(errs, err)
+	}
 	if v := getenv(EnvNATSURL); v != "" {
 		c.NATSURL = v
 	}

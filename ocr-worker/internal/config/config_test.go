@@ -24,17 +24,21 @@ func TestLoad(t *testing.T) {
 		{
 			name: "defaults",
 			env:  nil,
-			want: Config{NATSURL: DefaultNATSURL, Concurrency: runtime.NumCPU(), Languages: []string{"eng", "spa"}, Installed: installed},
+			want: Config{NATSURL: DefaultNATSURL, Concurrency: runtime.NumCPU(), Languages: []string{"eng", "spa"}, Installed: installed,
+				OpsAddr: "127.0.0.1:9102"},
 		},
 		{
 			name: "overrides",
-			env:  map[string]string{EnvNATSURL: "nats://a:4222, tls://b:4222", EnvConcurrency: " 3 ", EnvLanguages: "fra+eng"},
+			env: map[string]string{EnvNATSURL: "nats://a:4222, tls://b:4222", EnvConcurrency: " 3 ", EnvLanguages: "fra+eng",
+				"OCR_OPS_ADDR": "off"},
 			want: Config{NATSURL: "nats://a:4222, tls://b:4222", Concurrency: 3, Languages: []string{"fra", "eng"}, Installed: installed},
 		},
 		{
 			name: "all wrong at once",
-			env:  map[string]string{EnvNATSURL: "http://x", EnvConcurrency: "two", EnvLanguages: "eng+klingon+eng"},
+			env: map[string]string{EnvNATSURL: "http://x", EnvConcurrency: "two", EnvLanguages: "eng+klingon+eng",
+				"OCR_OPS_ADDR": "9102"},
 			wantErrs: []string{
+				`OCR_OPS_ADDR "9102": want host:port or "off"`,
 				`OCR_NATS_URL: "http://x": scheme must be`,
 				`OCR_WORKER_CONCURRENCY: "two" is not an integer`,
 				`OCR_WORKER_LANGUAGES: "klingon" is not installed (installed: eng, fra, spa)`,

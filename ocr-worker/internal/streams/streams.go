@@ -40,6 +40,7 @@ func StreamConfig(spec contracts.StreamSpec) jetstream.StreamConfig {
 		Storage:           jetstream.FileStorage,
 		Retention:         jetstream.LimitsPolicy,
 		MaxAge:            spec.MaxAge,
+		MaxMsgs:           spec.MaxMsgs,
 		MaxMsgsPerSubject: spec.MaxMsgsPerSubject,
 		Duplicates:        spec.Duplicates,
 	}
@@ -48,6 +49,9 @@ func StreamConfig(spec contracts.StreamSpec) jetstream.StreamConfig {
 	}
 	if cfg.MaxMsgsPerSubject == 0 {
 		cfg.MaxMsgsPerSubject = -1
+	}
+	if cfg.MaxMsgs == 0 {
+		cfg.MaxMsgs = -1
 	}
 	return cfg
 }

@@ -151,6 +151,7 @@ func (w *Worker) handleMaxDeliveries(ctx context.Context, adv maxDeliveriesAdvis
 	if err := w.bury(ctx, raw.Data, raw.Header, d); err != nil {
 		return err
 	}
+	w.metrics.buried(reason)
 	if !errors.Is(decodeErr, ErrMalformedJob) {
 		if err := w.publish(ctx, job, requestID, answer{err: errGaveUp, languages: job.Languages}); err != nil {
 			return err

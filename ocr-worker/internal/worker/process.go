@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/ocr"
+	"github.com/ocrstack/ocrstack/ops"
 )
 
 // answer is the final state of a job, published as its result and usage.
@@ -30,6 +31,10 @@ func (w *Worker) handle(ctx context.Context, s *slot, msg jetstream.Msg) {
 		requestID = job.RequestID
 	}
 	log := w.log.With("job_id", job.JobID, "request_id", requestID)
+	if traceID := ops.TraceID(msg.Headers().Get(ops.HeaderTraceparent)); traceID != "" {
+		log = log.With("trace_id", traceID)
+	}
+	defer w.metrics.working()()
 	log.Debug("job started")
 	var err error = &deadError{reason: contracts.DeadMalformed, err: decodeErr}
 	if !errors.Is(decodeErr, ErrMalformedJob) {
@@ -62,7 +67,9 @@ func (w *Worker) answerJob(ctx context.Context, s *slot, msg jetstream.Msg, job 
 		return err
 	}
 	attrs := []any{"outcome", status(a), "recognition_ms", a.recognition.Milliseconds(), "bytes", a.bytes}
-	switch code, _ := publicError(a.err, w.installed); code {
+	code, _ := publicError(a.err, w.installed)
+	w.metrics.answered(code, a)
+	switch code {
 	case "":
 		log.Info("job done", attrs...)
 	case contracts.CodeInternal, contracts.CodeTimeout:
@@ -71,7 +78,6 @@ func (w *Worker) answerJob(ctx context.Context, s *slot, msg jetstream.Msg, job 
 	default:
 		log.Info("job done", append(attrs, "error_code", code)...)
 	}
-	code, _ := publicError(a.err, w.installed)
 	switch {
 	case exhausted:
 		return &deadError{reason: contracts.DeadRetriesExhausted, err: a.err}

@@ -61,6 +61,7 @@ func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, err error, log *
 		cancel()
 	case nak:
 		log.Warn("job will be retried", "err", err, "delivered", delivered, "retry_in_ms", delay.Milliseconds())
+		w.metrics.retried()
 		settleErr = msg.NakWithDelay(delay)
 	case term:
 		// The copy on the dead-letter stream must be stored before the job
@@ -77,6 +78,7 @@ func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, err error, log *
 			level = slog.LevelError
 		}
 		log.Log(ctx, level, "job terminated", "reason", dead.reason, "err", err, "delivered", delivered, "subject", msg.Subject())
+		w.metrics.buried(dead.reason)
 		settleErr = msg.TermWithReason(dead.reason)
 	}
 	if settleErr != nil {

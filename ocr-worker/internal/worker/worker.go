@@ -59,6 +59,9 @@ type Config struct {
 	// JobDeadline bounds one job's recognition (all its pages); past it
 	// Tesseract stops at the next word and the job fails with TIMEOUT.
 	JobDeadline time.Duration
+	// Metrics records jobs, recognition times and dead letters; nil
+	// records nothing.
+	Metrics *Metrics
 
 	// unboundedEngines leaves the deadline to the slot alone, as if
 	// Tesseract never checked it: tests of the last resort use it.
@@ -86,6 +89,9 @@ type Worker struct {
 	overdue atomic.Int64
 	// records is the job records bucket once found; see jobRecords.
 	records atomic.Pointer[jetstream.KeyValue]
+	metrics *Metrics
+	// running is true from engines loaded to shutdown; see Ready.
+	running atomic.Bool
 }
 
 // New checks cfg and applies defaults. It starts nothing.
@@ -113,6 +119,7 @@ func New(cfg Config) (*Worker, error) {
 		maxImageBytes:   cmp.Or(cfg.MaxImageBytes, DefaultMaxImageBytes),
 		jobDeadline:     cmp.Or(cfg.JobDeadline, DefaultJobDeadline),
 		unbounded:       cfg.unboundedEngines,
+		metrics:         cfg.Metrics,
 	}
 	if w.now == nil {
 		w.now = time.Now
@@ -155,12 +162,17 @@ func (w *Worker) Run(ctx context.Context) error {
 		})
 	}
 	w.log.Info("worker started", "concurrency", len(engines), "languages", w.languages)
+	if w.metrics != nil {
+		w.metrics.slots.Set(float64(len(engines)))
+	}
+	w.running.Store(true)
 
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case runErr = <-fatal:
 	}
+	w.running.Store(false)
 	stopPulling()
 	done := make(chan struct{})
 	go func() {
