@@ -6,7 +6,7 @@ NATS_SERVER_VERSION ?= v2.15.2
 BIN := $(CURDIR)/.bin
 SERVICES := keyservice ocr-worker analytics ingress
 
-.PHONY: run test deps build nats-server clean accuracy load
+.PHONY: run test deps build nats-server clean accuracy load analytics-load chaos
 
 run: deps build
 	@deploy/scripts/run.sh
@@ -37,6 +37,20 @@ accuracy: deps
 # memory under a flood of 20 MB uploads. Flags: ARGS="-requests 500 ...".
 load: deps build
 	@OMP_THREAD_LIMIT=1 go run ./e2e/cmd/ingressload -bin $(BIN) -nats-server $(BIN)/nats-server $(ARGS)
+
+# The pipeline under faults (a worker and a keyservice killed mid-work, NATS
+# restarted, ClickHouse stopped, every service SIGTERMed) with load running:
+# prints per phase the jobs and events lost, duplicates and over-admissions,
+# and fails on any. ARGS="-clickhouse-outage 20s", or "-soak 30m" for a soak.
+chaos: deps build
+	@go run ./e2e/cmd/chaos -bin $(BIN) -nats-server $(BIN)/nats-server $(ARGS)
+
+# Analytics under load: the sustained insert rate on a backlog of 1,000,000
+# events (beside clickhouse-go inserting the same rows without NATS) and the
+# lag from publish to queryable at 10,000 events/s. Starts a private
+# ClickHouse unless ARGS="-clickhouse host:port"; see analytics/cmd/analyticsload.
+analytics-load: deps build
+	@go run ./analytics/cmd/analyticsload -bin $(BIN) -nats-server $(BIN)/nats-server $(ARGS)
 
 clean:
 	rm -rf $(BIN)
