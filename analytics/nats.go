@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/ocrstack/ocrstack/analytics/internal/config"
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ops"
 )
 
 var errDrainTimeout = errors.New("nats drain timed out")
@@ -20,6 +20,9 @@ var errDrainTimeout = errors.New("nats drain timed out")
 func connectNATS(cfg config.Config, log *slog.Logger) (*nats.Conn, error) {
 	nc, err := nats.Connect(cfg.NATSURL,
 		nats.Name(contracts.AnalyticsName),
+		// A private inbox prefix: replies to analytics go where only its
+		// NATS user may subscribe.
+		nats.CustomInboxPrefix(contracts.AnalyticsInboxPrefix),
 		nats.MaxReconnects(-1),
 		nats.DrainTimeout(cfg.ShutdownTimeout),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
@@ -39,18 +42,9 @@ func connectNATS(cfg config.Config, log *slog.Logger) (*nats.Conn, error) {
 		}),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("connect to nats %s: %w", redact(cfg.NATSURL), err)
+		return nil, fmt.Errorf("connect to nats %s: %w", ops.RedactURL(cfg.NATSURL), err)
 	}
 	return nc, nil
-}
-
-// redact hides a password in a URL, so that it never reaches a log.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable url)"
-	}
-	return u.Redacted()
 }
 
 // drainNATS flushes pending acknowledgements and closes the connection,

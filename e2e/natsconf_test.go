@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -37,9 +38,22 @@ var confUsers = map[string]string{
 	"sys":        "OCR_NATS_SYS_PASSWORD",
 }
 
-// confServer is the repository's nats.conf running in-process.
+// confInboxes are the reply inbox prefixes nats.conf lets each user
+// subscribe to; the admin may subscribe to anything.
+var confInboxes = map[string]string{
+	"keyservice": contracts.KeyServiceInboxPrefix,
+	"ocr-worker": contracts.WorkerInboxPrefix,
+	"analytics":  contracts.AnalyticsInboxPrefix,
+	"ingress":    contracts.IngressInboxPrefix,
+	"producer":   contracts.ProducerInboxPrefix,
+}
+
+// confServer is the repository's nats.conf running in-process, on one
+// server or as a cluster.
 type confServer struct {
+	// ns is the first node; nodes are all of them.
 	ns         *server.Server
+	nodes      []*server.Server
 	passwords  map[string]string
 	violations *violationLog
 }
@@ -49,6 +63,14 @@ type confServer struct {
 // and a temporary store, and starts it.
 func startConfNATS(t *testing.T) *confServer {
 	t.Helper()
+	return startConfCluster(t, 1)
+}
+
+// startConfCluster is startConfNATS on n servers clustered as
+// deploy/k8s/README.md describes (n > 1), each its own server_name and
+// store, and waits until JetStream's meta leader sees every node current.
+func startConfCluster(t *testing.T, n int) *confServer {
+	t.Helper()
 	cs := &confServer{passwords: map[string]string{}, violations: &violationLog{}}
 	for user, env := range confUsers {
 		var b [16]byte
@@ -56,22 +78,60 @@ func startConfNATS(t *testing.T) *confServer {
 		cs.passwords[user] = hex.EncodeToString(b[:])
 		t.Setenv(env, cs.passwords[user])
 	}
-	opts, err := server.ProcessConfigFile("../nats.conf")
-	require.NoError(t, err)
-	opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", -1, 0
-	opts.StoreDir, opts.NoSigs = t.TempDir(), true
-	cs.ns, err = server.NewServer(opts)
-	require.NoError(t, err)
-	cs.ns.SetLogger(cs.violations, false, false)
-	cs.ns.Start()
-	require.True(t, cs.ns.ReadyForConnections(10*time.Second))
-	t.Cleanup(cs.ns.Shutdown)
+	routes := make([]string, n)
+	ports := make([]int, n)
+	for i := range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
+		require.NoError(t, ln.Close())
+		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", ports[i])
+	}
+	for i := range n {
+		opts, err := server.ProcessConfigFile("../nats.conf")
+		require.NoError(t, err)
+		opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", -1, 0
+		opts.StoreDir, opts.NoSigs = t.TempDir(), true
+		if n > 1 {
+			opts.ServerName = fmt.Sprintf("ocr-%d", i)
+			opts.Cluster = server.ClusterOpts{Name: "ocrstack", Host: "127.0.0.1", Port: ports[i]}
+			opts.Routes = server.RoutesFromStr(strings.Join(routes, ","))
+		}
+		ns, err := server.NewServer(opts)
+		require.NoError(t, err)
+		ns.SetLogger(cs.violations, false, false)
+		ns.Start()
+		t.Cleanup(ns.Shutdown)
+		cs.nodes = append(cs.nodes, ns)
+	}
+	for _, ns := range cs.nodes {
+		require.True(t, ns.ReadyForConnections(10*time.Second))
+	}
+	cs.ns = cs.nodes[0]
+	if n > 1 {
+		// A meta leader alone is not enough: until it has heard from every
+		// peer, placing an R3 stream fails with "no suitable peers".
+		require.Eventually(t, func() bool {
+			for _, ns := range cs.nodes {
+				if !ns.JetStreamIsCurrent() {
+					return false
+				}
+				if ns.JetStreamIsLeader() && len(ns.JetStreamClusterPeers()) != n {
+					return false
+				}
+			}
+			return true
+		}, 30*time.Second, 25*time.Millisecond, "JetStream cluster not ready")
+	}
 	return cs
 }
 
-// url is the server's URL with user's credentials.
-func (cs *confServer) url(user string) string {
-	u, err := url.Parse(cs.ns.ClientURL())
+// url is the first server's URL with user's credentials.
+func (cs *confServer) url(user string) string { return cs.urlAt(0, user) }
+
+// urlAt is node i's URL with user's credentials.
+func (cs *confServer) urlAt(i int, user string) string {
+	u, err := url.Parse(cs.nodes[i].ClientURL())
 	if err != nil {
 		panic(err)
 	}
@@ -87,7 +147,18 @@ type client struct {
 	denied chan error
 }
 
+// connect connects as user, with the user's private inbox prefix, as the
+// services do.
 func (cs *confServer) connect(t *testing.T, user string, opts ...nats.Option) *client {
+	t.Helper()
+	if prefix, ok := confInboxes[user]; ok {
+		opts = append([]nats.Option{nats.CustomInboxPrefix(prefix)}, opts...)
+	}
+	return cs.connectRaw(t, user, opts...)
+}
+
+// connectRaw connects as user with nats.go's defaults and opts.
+func (cs *confServer) connectRaw(t *testing.T, user string, opts ...nats.Option) *client {
 	t.Helper()
 	c := &client{denied: make(chan error, 64)}
 	opts = append(opts, nats.Name("natsconf-test-"+user), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
@@ -167,13 +238,14 @@ func TestNATSConfDenials(t *testing.T) {
 	_, err := admin.js.CreateStream(ctx, jetstream.StreamConfig{Name: contracts.EventsStream, Subjects: []string{contracts.SubjectEventsAll}})
 	require.NoError(t, err)
 
-	producerInbox := nats.CustomInboxPrefix("_INBOX_producer")
 	clients := map[string]*client{
 		"keyservice": cs.connect(t, "keyservice"),
 		"ocr-worker": cs.connect(t, "ocr-worker"),
 		"analytics":  cs.connect(t, "analytics"),
 		"ingress":    cs.connect(t, "ingress"),
-		"producer":   cs.connect(t, "producer", producerInbox),
+		"producer":   cs.connect(t, "producer"),
+		// The ingress as a client that forgot its inbox prefix.
+		"ingress, default inbox": cs.connectRaw(t, "ingress"),
 	}
 	cases := []struct {
 		name       string
@@ -191,6 +263,12 @@ func TestNATSConfDenials(t *testing.T) {
 		{"ingress cannot forge usage events", "ingress", publish(contracts.SubjectEventsUsage), true},
 		{"ingress cannot publish to an inbox at will", "ingress", publish("_INBOX.someone.1"), true},
 		{"ingress cannot read the producer's inbox", "ingress", subscribe("_INBOX_producer.>"), true},
+		{"ingress cannot read keyservice's inbox", "ingress", subscribe(contracts.KeyServiceInboxPrefix + ".>"), true},
+		{"ingress cannot read analytics' inbox", "ingress", subscribe(contracts.AnalyticsInboxPrefix + ".>"), true},
+		{"ingress cannot read the default inbox", "ingress", subscribe("_INBOX.>"), true},
+		{"ingress cannot publish to keyservice's inbox", "ingress", publish(contracts.KeyServiceInboxPrefix + ".x.1"), true},
+		{"ingress may read its own inbox", "ingress", subscribe(contracts.IngressInboxPrefix + ".>"), false},
+		{"ingress without its prefix gets no reply", "ingress, default inbox", kvGet(contracts.JobsBucket, "job_1"), true},
 		{"ingress may ask keyservice", "ingress", publish(contracts.SubjectKeysVerify), false},
 		{"ingress may get its own records", "ingress", publish("$JS.API.STREAM.INFO.KV_ocr_jobs"), false},
 		{"ingress may read results", "ingress", subscribe(contracts.ResultSubject("job_1")), false},
@@ -201,6 +279,10 @@ func TestNATSConfDenials(t *testing.T) {
 		{"worker cannot serve key requests", "ocr-worker", subscribe("keys.v1.>"), true},
 		{"worker cannot forge verification events", "ocr-worker", publish(contracts.SubjectEventsVerification), true},
 		{"worker cannot read the producer's inbox", "ocr-worker", subscribe("_INBOX_producer.>"), true},
+		{"worker cannot read the ingress's inbox", "ocr-worker", subscribe(contracts.IngressInboxPrefix + ".>"), true},
+		{"worker cannot read keyservice's inbox", "ocr-worker", subscribe(contracts.KeyServiceInboxPrefix + ".>"), true},
+		{"worker cannot read the default inbox", "ocr-worker", subscribe("_INBOX.>"), true},
+		{"worker may read its own inbox", "ocr-worker", subscribe(contracts.WorkerInboxPrefix + ".>"), false},
 		{"worker may publish results", "ocr-worker", publish(contracts.ResultSubject("job_1")), false},
 
 		{"analytics cannot publish jobs", "analytics", publish(contracts.SubjectJobs), true},
@@ -212,13 +294,18 @@ func TestNATSConfDenials(t *testing.T) {
 		{"analytics cannot take another consumer's events", "analytics", publish("$JS.API.CONSUMER.MSG.NEXT.OCR_EVENTS.ingress-refunds"), true},
 		{"analytics may read its consumer", "analytics", publish("$JS.API.CONSUMER.MSG.NEXT.OCR_EVENTS.analytics"), false},
 		{"analytics may serve its queries", "analytics", subscribe(contracts.SubjectAnalyticsUsage), false},
+		{"analytics cannot read keyservice's inbox", "analytics", subscribe(contracts.KeyServiceInboxPrefix + ".>"), true},
+		{"analytics cannot read the ingress's inbox", "analytics", subscribe(contracts.IngressInboxPrefix + ".>"), true},
 
 		{"keyservice cannot publish jobs", "keyservice", publish(contracts.SubjectJobs), true},
 		{"keyservice cannot read results", "keyservice", subscribe(contracts.SubjectResultsAll), true},
 		{"keyservice cannot read images", "keyservice", publish("$JS.API.STREAM.INFO.OBJ_ocr_images"), true},
 		{"keyservice may get a key", "keyservice", kvGet(contracts.KeysBucket, "h.secret"), false},
+		{"keyservice cannot read the ingress's inbox", "keyservice", subscribe(contracts.IngressInboxPrefix + ".>"), true},
+		{"keyservice cannot read the worker's inbox", "keyservice", subscribe(contracts.WorkerInboxPrefix + ".>"), true},
 
-		{"producer cannot read the services' inboxes", "producer", subscribe("_INBOX.>"), true},
+		{"producer cannot read the default inbox", "producer", subscribe("_INBOX.>"), true},
+		{"producer cannot read keyservice's inbox", "producer", subscribe(contracts.KeyServiceInboxPrefix + ".>"), true},
 		{"producer cannot get a key", "producer", kvGet(contracts.KeysBucket, "h.secret"), true},
 		{"producer cannot forge results", "producer", publish(contracts.ResultSubject("job_1")), true},
 		{"producer cannot ask keyservice", "producer", publish(contracts.SubjectKeysCreate), true},
@@ -260,7 +347,7 @@ func TestNATSConfFlows(t *testing.T) {
 	worker := cs.connect(t, "ocr-worker")
 	ingress := cs.connect(t, "ingress")
 	analytics := cs.connect(t, "analytics")
-	producer := cs.connect(t, "producer", nats.CustomInboxPrefix("_INBOX_producer"))
+	producer := cs.connect(t, "producer")
 
 	results, err := worker.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: contracts.ResultsStream, Subjects: []string{contracts.SubjectResultsAll}, MaxMsgsPerSubject: 1,
@@ -372,6 +459,69 @@ func TestNATSConfStack(t *testing.T) {
 		return count("SELECT count() FROM "+s.database+".verifications FINAL WHERE outcome = 'VALID' AND owner_id = 'ada@example.com'") >= 2 &&
 			count("SELECT count() FROM "+s.database+".usage FINAL WHERE outcome = 'succeeded' AND owner_id = 'ada@example.com'") >= 2
 	}, 30*time.Second, 200*time.Millisecond, "events did not reach ClickHouse")
+	s.alive(t)
+	require.Empty(t, cs.violations.lines(), "the server refused a service something it needs")
+}
+
+// TestNATSConfCluster runs the four real services on a 3-node cluster of
+// nats.conf, each with its own user and connected to another node than
+// the service it talks to, all with OCR_NATS_REPLICAS=3 (as
+// deploy/k8s/config.yaml sets it): every stream and bucket they create is
+// R3 with two peers besides its leader, the consumers follow their
+// streams, an OCR request goes through, and the server reports no
+// permission violation (the private inboxes work across routes).
+func TestNATSConfCluster(t *testing.T) {
+	cs := startConfCluster(t, 3)
+	node := map[string]int{"keyservice": 0, "ocr-worker": 1, "analytics": 2, "ingress": 1}
+	s := startStack(t, stackNATS{
+		natsURL: func(service string) string { return cs.urlAt(node[service], service) },
+		env:     []string{"OCR_NATS_REPLICAS=3"},
+	})
+
+	status, body := postJSON(t, s.url+"/signup", "", `{"email":"r3@example.com","name":"R3"}`)
+	require.Equal(t, 200, status, body)
+	var signup struct {
+		Keys []struct{ Key string } `json:"keys"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &signup))
+	require.Len(t, signup.Keys, 1)
+	img, err := textimage.PNG([]string{"Three replicas"}, 40)
+	require.NoError(t, err)
+	status, body = postFileHeader(t, s.url+"/api/v1/ocr", signup.Keys[0].Key, "image", img, map[string]string{"Idempotency-Key": "r3-1"})
+	require.Equal(t, 200, status, body)
+	require.Contains(t, normalize(body), "Three replicas")
+
+	admin := cs.connect(t, "admin")
+	ctx := t.Context()
+	streams := []string{
+		contracts.JobsStream, contracts.ResultsStream, contracts.EventsStream, contracts.DeadStream,
+		"OBJ_" + contracts.ImagesBucket, "KV_" + contracts.JobsBucket, "KV_" + contracts.IdempotencyBucket,
+		"KV_" + contracts.KeysBucket, "KV_" + contracts.KeyStateBucket,
+	}
+	for _, name := range streams {
+		t.Run(name, func(t *testing.T) {
+			stream, err := admin.js.Stream(ctx, name)
+			require.NoError(t, err)
+			require.Eventually(t, func() bool {
+				info, err := stream.Info(ctx)
+				return err == nil && info.Config.Replicas == 3 && info.Cluster != nil && len(info.Cluster.Replicas) == 2
+			}, 10*time.Second, 100*time.Millisecond, "%s is not R3 on three servers", name)
+		})
+	}
+	consumers := map[string]string{
+		contracts.JobsConsumer:   contracts.JobsStream,
+		contracts.EventsConsumer: contracts.EventsStream,
+		"ingress-refunds":        contracts.EventsStream,
+	}
+	for cons, stream := range consumers {
+		t.Run(cons, func(t *testing.T) {
+			c, err := admin.js.Consumer(ctx, stream, cons)
+			require.NoError(t, err)
+			info := c.CachedInfo()
+			require.NotNil(t, info.Cluster)
+			require.Len(t, info.Cluster.Replicas, 2, "consumer %s on %s is not replicated", cons, stream)
+		})
+	}
 	s.alive(t)
 	require.Empty(t, cs.violations.lines(), "the server refused a service something it needs")
 }

@@ -36,11 +36,13 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})).With("service", "ingress")
 
 	closed := make(chan struct{})
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name("ingress"), nats.MaxReconnects(-1),
+	// A private inbox prefix: replies to the ingress (keyservice's answers
+	// among them) go where only its NATS user may subscribe.
+	nc, err := nats.Connect(cfg.NATSURL, nats.Name("ingress"), nats.CustomInboxPrefix(contracts.IngressInboxPrefix), nats.MaxReconnects(-1),
 		nats.ReconnectWait(500*time.Millisecond), nats.RetryOnFailedConnect(true),
 		nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
 	if err != nil {
-		return fmt.Errorf("connect to nats: %w", err)
+		return fmt.Errorf("connect to nats %s: %w", ops.RedactURL(cfg.NATSURL), err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -49,11 +51,11 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	submitter, err := jobs.New(setupCtx, nc, js)
+	submitter, err := jobs.New(setupCtx, nc, js, jobs.WithReplicas(cfg.Replicas))
 	if err != nil {
 		return err
 	}
-	idem, err := idempotency.New(setupCtx, idempotency.Config{JetStream: js})
+	idem, err := idempotency.New(setupCtx, idempotency.Config{JetStream: js, Replicas: cfg.Replicas})
 	if err != nil {
 		return err
 	}

@@ -31,11 +31,13 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})).With("service", contracts.KeyServiceName)
 
 	closed := make(chan struct{})
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name(contracts.KeyServiceName), nats.MaxReconnects(-1),
+	// A private inbox prefix: replies to keyservice (its key-bucket reads
+	// among them) go where only its NATS user may subscribe.
+	nc, err := nats.Connect(cfg.NATSURL, nats.Name(contracts.KeyServiceName), nats.CustomInboxPrefix(contracts.KeyServiceInboxPrefix), nats.MaxReconnects(-1),
 		nats.ReconnectWait(500*time.Millisecond), nats.RetryOnFailedConnect(true),
 		nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
 	if err != nil {
-		return fmt.Errorf("connect to nats: %w", err)
+		return fmt.Errorf("connect to nats %s: %w", ops.RedactURL(cfg.NATSURL), err)
 	}
 	defer nc.Close()
 	reg := ops.NewRegistry()
@@ -47,17 +49,17 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	}
 	defer opsSrv.Stop(log)
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
-		log.Error("verification event not stored", "subject", m.Subject, "err", err)
+		log.Error("verification event not stored", "subject", m.Subject, "request_id", m.Header.Get(contracts.HeaderRequestID), "err", err)
 	}))
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := streams.Ensure(setupCtx, js, contracts.EventsStreamSpec); err != nil {
+	if err := streams.Ensure(setupCtx, js, contracts.EventsStreamSpec, streams.WithReplicas(cfg.Replicas)); err != nil {
 		return err
 	}
-	st, err := store.Open(setupCtx, js, store.WithReplicas(cfg.Replicas), store.WithGroupObserver(metrics.Group))
+	st, err := store.Open(setupCtx, js, store.WithReplicas(cfg.KeysReplicas), store.WithGroupObserver(metrics.Group))
 	if err != nil {
 		return err
 	}

@@ -47,6 +47,9 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	closed := make(chan struct{})
 	nc, err := nats.Connect(cfg.NATSURL,
 		nats.Name(contracts.WorkerName),
+		// A private inbox prefix: replies to the worker go where only its
+		// NATS user may subscribe.
+		nats.CustomInboxPrefix(contracts.WorkerInboxPrefix),
 		nats.MaxReconnects(-1),
 		nats.DrainTimeout(drainTimeout),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
@@ -67,7 +70,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, setupTimeout)
-	cons, images, err := streams.Ensure(setupCtx, js, cfg.AckWait)
+	cons, images, err := streams.Ensure(setupCtx, js, cfg.AckWait, streams.WithReplicas(cfg.Replicas))
 	cancel()
 	if err != nil {
 		return err

@@ -22,6 +22,10 @@
 //   - Readiness is a function the service supplies that returns one error per
 //     dependency by name; /readyz reports each, so an operator sees which
 //     dependency is down, not only that one is.
+//   - NATS settings every service shares (nats.go): OCR_NATS_REPLICAS is
+//     parsed once here (ParseReplicas), and RedactURL hides the password
+//     of a NATS URL in every error and log line that shows one. ops does
+//     not import nats.go; each service applies the replicas itself.
 //   - Traces: W3C trace context (the traceparent header) is parsed, created
 //     and carried through NATS headers (trace.go) so that every service can
 //     log the trace_id of the request it works on. Spans are not recorded

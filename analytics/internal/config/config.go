@@ -19,9 +19,10 @@ import (
 // ErrInvalid is wrapped by every configuration error.
 var ErrInvalid = errors.New("invalid configuration")
 
-// Limits on the batch settings. The consumer allows twice MaxBatchSize
-// unacknowledged messages (streams.MaxAckPending), and a batch must be
-// flushed well within the consumer's 60 s ack wait.
+// Limits on the batch settings. Behind a backlog the sink grows batches
+// beyond the batch size, to sink.DefaultMaxBatchSize, within the consumer's
+// streams.MaxAckPending; a batch must be flushed well within the
+// consumer's 60 s ack wait.
 const (
 	MaxBatchSize     = 10000
 	MinFlushInterval = 10 * time.Millisecond
@@ -32,6 +33,11 @@ const (
 type Config struct {
 	// NATSURL is OCR_NATS_URL, default nats://127.0.0.1:4222.
 	NATSURL string
+	// Replicas is OCR_NATS_REPLICAS, 1 to 5, default 1 (3 on a 3-node
+	// cluster): the least JetStream replicas of the events stream when
+	// analytics creates or updates it. One with fewer is raised at
+	// start-up; one with more keeps its own.
+	Replicas int
 	// ClickHouseAddr is OCR_CLICKHOUSE_ADDR, host:port of the native
 	// protocol, default 127.0.0.1:9000.
 	ClickHouseAddr string
@@ -87,6 +93,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	var errs []error
 	var err error
+	if c.Replicas, err = ops.ParseReplicas(ops.EnvNATSReplicas, getenv(ops.EnvNATSReplicas)); err != nil {
+		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalid, err))
+	}
 	if c.BatchSize, err = parseInt(getenv, "OCR_ANALYTICS_BATCH_SIZE", 10000); err != nil {
 		errs = append(errs, err)
 	}
@@ -130,7 +139,11 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...))
 	}
 	if !strings.HasPrefix(c.NATSURL, "nats://") && !strings.HasPrefix(c.NATSURL, "tls://") {
-		bad("OCR_NATS_URL %q: want nats://host:port or tls://host:port", c.NATSURL)
+		// The URL may carry a password: it is shown redacted.
+		bad("OCR_NATS_URL %q: want nats://host:port or tls://host:port", ops.RedactURL(c.NATSURL))
+	}
+	if c.Replicas < 1 || c.Replicas > ops.MaxReplicas {
+		bad("%s %d: want 1 to %d (3 for a cluster)", ops.EnvNATSReplicas, c.Replicas, ops.MaxReplicas)
 	}
 	if host, port, err := net.SplitHostPort(c.ClickHouseAddr); err != nil || host == "" || port == "" {
 		bad("OCR_CLICKHOUSE_ADDR %q: want host:port", c.ClickHouseAddr)

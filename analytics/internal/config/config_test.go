@@ -26,7 +26,7 @@ func TestLoad(t *testing.T) {
 				NATSURL: "nats://127.0.0.1:4222", ClickHouseAddr: "127.0.0.1:9000",
 				ClickHouseDatabase: "ocr", ClickHouseUsername: "default",
 				BatchSize: 10000, FlushInterval: time.Second, ShutdownTimeout: 10 * time.Second,
-				RollupInterval: time.Second, LogLevel: slog.LevelInfo, OpsAddr: "127.0.0.1:9103",
+				RollupInterval: time.Second, LogLevel: slog.LevelInfo, OpsAddr: "127.0.0.1:9103", Replicas: 1,
 			},
 		},
 		{
@@ -37,14 +37,14 @@ func TestLoad(t *testing.T) {
 				"OCR_CLICKHOUSE_PASSWORD": "secret", "OCR_ANALYTICS_BATCH_SIZE": "50",
 				"OCR_ANALYTICS_FLUSH_INTERVAL": "250ms", "OCR_ANALYTICS_SHUTDOWN_TIMEOUT": "3s",
 				"OCR_LOG_LEVEL": "debug", "OCR_CLICKHOUSE_CLUSTER": "ocr-cluster", "OCR_ANALYTICS_ROLLUP_INTERVAL": "5s",
-				"OCR_OPS_ADDR": "0.0.0.0:9200",
+				"OCR_OPS_ADDR": "0.0.0.0:9200", "OCR_NATS_REPLICAS": "3",
 			},
 			want: Config{
 				NATSURL: "nats://nats:4222", ClickHouseAddr: "ch:9440",
 				ClickHouseDatabase: "ocr_test", ClickHouseUsername: "analytics", ClickHousePassword: "secret",
 				BatchSize: 50, FlushInterval: 250 * time.Millisecond, ShutdownTimeout: 3 * time.Second,
 				LogLevel: slog.LevelDebug, ClickHouseCluster: "ocr-cluster", RollupInterval: 5 * time.Second,
-				OpsAddr: "0.0.0.0:9200",
+				OpsAddr: "0.0.0.0:9200", Replicas: 3,
 			},
 		},
 		{
@@ -54,12 +54,12 @@ func TestLoad(t *testing.T) {
 				"OCR_CLICKHOUSE_DATABASE": "ocr; DROP", "OCR_ANALYTICS_BATCH_SIZE": "many",
 				"OCR_ANALYTICS_FLUSH_INTERVAL": "1h", "OCR_ANALYTICS_SHUTDOWN_TIMEOUT": "soon",
 				"OCR_LOG_LEVEL": "loud", "OCR_CLICKHOUSE_CLUSTER": "a b", "OCR_ANALYTICS_ROLLUP_INTERVAL": "1ms",
-				"OCR_OPS_ADDR": "nowhere",
+				"OCR_OPS_ADDR": "nowhere", "OCR_NATS_REPLICAS": "0",
 			},
 			wantErrs: []string{
 				"OCR_NATS_URL", "OCR_CLICKHOUSE_ADDR", "OCR_CLICKHOUSE_DATABASE", "OCR_ANALYTICS_BATCH_SIZE",
 				"OCR_ANALYTICS_FLUSH_INTERVAL", "OCR_ANALYTICS_SHUTDOWN_TIMEOUT", "OCR_LOG_LEVEL",
-				"OCR_CLICKHOUSE_CLUSTER", "OCR_ANALYTICS_ROLLUP_INTERVAL", "OCR_OPS_ADDR",
+				"OCR_CLICKHOUSE_CLUSTER", "OCR_ANALYTICS_ROLLUP_INTERVAL", "OCR_OPS_ADDR", "OCR_NATS_REPLICAS",
 			},
 		},
 		{

@@ -1,12 +1,30 @@
 // Package streams turns the stream specs in contracts into JetStream
 // configuration, and sets up the analytics consumer on the events stream.
+//
+// Replicas (WithReplicas, OCR_NATS_REPLICAS) are a floor, not a value to
+// enforce: a new stream gets them, an existing one with fewer is raised,
+// one with more keeps its own. Keyservice, the worker and the ingress
+// create the events stream too, so during a rollout two services may be
+// configured differently; with a floor they cannot flip the stream between
+// sizes at each restart, and an operator's `nats stream edit --replicas`
+// survives the next start-up.
+//
+// Every create or update is retried when its reply does not come (retry):
+// when two clients create the same replicated stream or consumer at the
+// same moment (analytics replicas, or analytics and another service,
+// starting together), nats-server 2.15 creates it but may answer neither
+// (5 of 7 tries of two simultaneous creates on a 3-node cluster here;
+// nats-io/nats-server#8350 for consumers). A repeat finds it and is
+// answered at once.
 package streams
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ocrstack/ocrstack/contracts"
@@ -14,13 +32,15 @@ import (
 
 // Consumer settings. AckWait must cover a batch's wait (at most
 // config.MaxFlushInterval) plus one insert attempt; the sink extends it while
-// it retries a failed insert. MaxAckPending bounds the events held
-// unacknowledged by all replicas together; it is twice the largest batch
-// (config.MaxBatchSize), so that a second replica can fill a batch while
-// the first holds a full one.
+// it retries a failed insert, and while a gathered batch waits for the
+// insert before it. MaxAckPending bounds the events held unacknowledged by
+// all replicas together: each replica holds up to four batches of at most
+// sink.DefaultMaxBatchSize (one gathered, one inserted, one queued for and
+// one in acknowledgement), so one replica can keep its pipeline full, and a
+// second still gets events while the first drains a backlog.
 const (
 	AckWait       = 60 * time.Second
-	MaxAckPending = 20000
+	MaxAckPending = 200_000
 )
 
 // StreamConfig converts a contracts spec into a stream configuration. Every
@@ -63,15 +83,77 @@ func EventsConsumerConfig() jetstream.ConsumerConfig {
 	}
 }
 
+// Option configures SetupEvents.
+type Option func(*options)
+
+type options struct{ replicas int }
+
+// WithReplicas sets the least JetStream replicas, 1 to 5, of the events
+// stream (1 when not given). The analytics consumer follows its stream's.
+func WithReplicas(n int) Option { return func(o *options) { o.replicas = n } }
+
 // SetupEvents creates or updates the events stream and the analytics
 // consumer on it.
-func SetupEvents(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
-	if _, err := js.CreateOrUpdateStream(ctx, StreamConfig(contracts.EventsStreamSpec)); err != nil {
+func SetupEvents(ctx context.Context, js jetstream.JetStream, opts ...Option) (jetstream.Consumer, error) {
+	o := options{replicas: 1}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg := StreamConfig(contracts.EventsStreamSpec)
+	var err error
+	if cfg.Replicas, err = replicasFloor(ctx, js, cfg.Name, o.replicas); err != nil {
+		return nil, err
+	}
+	err = retry(ctx, func(ctx context.Context) error {
+		_, err := js.CreateOrUpdateStream(ctx, cfg)
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("create stream %s: %w", contracts.EventsStream, err)
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, contracts.EventsStream, EventsConsumerConfig())
+	var cons jetstream.Consumer
+	err = retry(ctx, func(ctx context.Context) (err error) {
+		cons, err = js.CreateOrUpdateConsumer(ctx, contracts.EventsStream, EventsConsumerConfig())
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s: %w", contracts.EventsConsumer, err)
 	}
 	return cons, nil
+}
+
+// replicasFloor is the replica count to give the stream name: want, or the
+// stream's own when it has more.
+func replicasFloor(ctx context.Context, js jetstream.JetStream, name string, want int) (int, error) {
+	want = max(want, 1)
+	var s jetstream.Stream
+	err := retry(ctx, func(ctx context.Context) (err error) {
+		s, err = js.Stream(ctx, name)
+		return err
+	})
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return want, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("stream %s info: %w", name, err)
+	}
+	return max(want, s.CachedInfo().Config.Replicas), nil
+}
+
+// attemptTimeout bounds one attempt of retry: far above an answered create
+// on a loaded cluster (tens of milliseconds), so only a lost reply reaches
+// it.
+const attemptTimeout = 5 * time.Second
+
+// retry runs op, each attempt with at most attemptTimeout, until it
+// returns anything but a timeout or ctx ends.
+func retry(ctx context.Context, op func(context.Context) error) error {
+	for {
+		attempt, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := op(attempt)
+		cancel()
+		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) {
+			return err
+		}
+	}
 }

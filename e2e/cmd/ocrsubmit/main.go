@@ -39,6 +39,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	producer := fs.String("producer", "", "who submits the job: usage is recorded under this name (required)")
 	langs := fs.String("lang", "", "Tesseract languages joined with +, such as eng+spa; empty for the workers' default")
 	wait := fs.Duration("wait", 2*time.Minute, "how long to wait for the result")
+	inbox := fs.String("inbox", contracts.ProducerInboxPrefix, "reply inbox prefix: the one nats.conf lets this NATS user subscribe to")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,7 +50,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	nc, err := nats.Connect(*url, nats.Name(*producer))
+	// Replies (JetStream API answers, the object store's chunks) come to
+	// a private inbox: nats.conf's producer user may subscribe to
+	// _INBOX_producer.> only, not to the services' inboxes.
+	nc, err := nats.Connect(*url, nats.Name(*producer), nats.CustomInboxPrefix(*inbox))
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,12 @@ type Config struct {
 	HTTPAddr string
 	// NATSURL is OCR_NATS_URL, default nats://127.0.0.1:4222.
 	NATSURL string
+	// Replicas is OCR_NATS_REPLICAS, 1 to 5, default 1 (3 on a 3-node
+	// cluster): the least JetStream replicas of the streams (OCR_JOBS,
+	// OCR_RESULTS, OCR_EVENTS) and buckets (ocr_jobs, ocr_idempotency,
+	// ocr_images) the ingress creates. One with fewer is raised at
+	// start-up; one with more keeps its own.
+	Replicas int
 	// RootKey is OCR_ROOT_KEY, the administrator's key (at least 24
 	// characters), the bearer token of the /v2 key-management routes.
 	// Admin routes stay closed without it.
@@ -109,6 +115,10 @@ func Load(getenv func(string) string) (Config, error) {
 		RootKey: getenv("OCR_ROOT_KEY"), APIID: or(getenv("OCR_API_ID"), "api_ocr"), LogLevel: or(getenv("OCR_LOG_LEVEL"), "info"),
 	}
 	var errs []error
+	var err error
+	if c.Replicas, err = ops.ParseReplicas(ops.EnvNATSReplicas, getenv(ops.EnvNATSReplicas)); err != nil {
+		errs = append(errs, err)
+	}
 	if addr, err := ops.ParseAddr(getenv(ops.EnvAddr), ops.DefaultIngressAddr); err != nil {
 		errs = append(errs, err)
 	} else {
@@ -164,7 +174,11 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("OCR_HTTP_ADDR %q: want host:port", c.HTTPAddr))
 	}
 	if !strings.HasPrefix(c.NATSURL, "nats://") && !strings.HasPrefix(c.NATSURL, "tls://") {
-		errs = append(errs, fmt.Errorf("OCR_NATS_URL %q: want nats://host:port or tls://host:port", c.NATSURL))
+		// URLs may carry a password: they are shown redacted.
+		errs = append(errs, fmt.Errorf("OCR_NATS_URL %q: want nats://host:port or tls://host:port", ops.RedactURL(c.NATSURL)))
+	}
+	if c.Replicas < 1 || c.Replicas > ops.MaxReplicas {
+		errs = append(errs, fmt.Errorf("%s %d: want 1 to %d (3 for a cluster)", ops.EnvNATSReplicas, c.Replicas, ops.MaxReplicas))
 	}
 	if c.RootKey != "" && len(c.RootKey) < 24 {
 		errs = append(errs, errors.New("OCR_ROOT_KEY: at least 24 characters"))
@@ -198,11 +212,11 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("OCR_EMAIL_VERIFICATION=on needs OCR_EMAIL_SECRET or OCR_ROOT_KEY to sign links with"))
 	}
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("OCR_PUBLIC_URL %q: want an absolute http or https URL", c.PublicURL))
+		errs = append(errs, fmt.Errorf("OCR_PUBLIC_URL %q: want an absolute http or https URL", ops.RedactURL(c.PublicURL)))
 	}
 	if c.NoticeWebhookURL != "" {
 		if u, err := url.Parse(c.NoticeWebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("OCR_NOTICE_WEBHOOK_URL %q: want an absolute http or https URL", c.NoticeWebhookURL))
+			errs = append(errs, fmt.Errorf("OCR_NOTICE_WEBHOOK_URL %q: want an absolute http or https URL", ops.RedactURL(c.NoticeWebhookURL)))
 		}
 		if c.CallbackSecret == "" {
 			errs = append(errs, errors.New("OCR_NOTICE_WEBHOOK_URL needs OCR_CALLBACK_SECRET to sign notices with"))

@@ -24,6 +24,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ingress/internal/jsetup"
 )
 
 // Errors of Claim.
@@ -46,7 +47,9 @@ const maxAttempts = 8
 // Config holds a Store's dependencies.
 type Config struct {
 	JetStream jetstream.JetStream
-	// Replicas of the bucket when New creates it; 0 means 1.
+	// Replicas is the least number of JetStream replicas of the bucket;
+	// 0 means 1. See package jsetup: a bucket with fewer is raised, one
+	// with more keeps its own.
 	Replicas int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -78,15 +81,23 @@ type record struct {
 // New creates the bucket unless it exists (any number of ingress replicas
 // may start at once) and returns a Store on it.
 func New(ctx context.Context, cfg Config) (*Store, error) {
+	n, err := jsetup.Floor(ctx, cfg.JetStream, "KV_"+contracts.IdempotencyBucket, cfg.Replicas)
+	if err != nil {
+		return nil, fmt.Errorf("ensure bucket %s: %w", contracts.IdempotencyBucket, err)
+	}
 	kcfg := jetstream.KeyValueConfig{
 		Bucket: contracts.IdempotencyBucket, Description: "HTTP Idempotency-Key claims",
-		History: 1, TTL: contracts.IdempotencyMaxAge, Storage: jetstream.FileStorage, Replicas: max(cfg.Replicas, 1),
+		History: 1, TTL: contracts.IdempotencyMaxAge, Storage: jetstream.FileStorage, Replicas: n,
 	}
-	kv, err := cfg.JetStream.CreateOrUpdateKeyValue(ctx, kcfg)
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		// Another replica created it meanwhile; now it exists, this updates.
+	var kv jetstream.KeyValue
+	err = jsetup.Retry(ctx, func(ctx context.Context) (err error) {
 		kv, err = cfg.JetStream.CreateOrUpdateKeyValue(ctx, kcfg)
-	}
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			// Another replica created it meanwhile; now it exists, this updates.
+			kv, err = cfg.JetStream.CreateOrUpdateKeyValue(ctx, kcfg)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("ensure bucket %s: %w", contracts.IdempotencyBucket, err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ingress/internal/jsetup"
 	"github.com/ocrstack/ocrstack/ops"
 )
 
@@ -45,13 +46,27 @@ type Submitter struct {
 	results jetstream.Stream
 }
 
+// Option configures New.
+type Option func(*options)
+
+type options struct{ replicas int }
+
+// WithReplicas sets the least JetStream replicas, 1 to 5, of the streams
+// and buckets New creates or updates (1 when not given); see package
+// jsetup.
+func WithReplicas(n int) Option { return func(o *options) { o.replicas = n } }
+
 // New creates the jobs stream, the images bucket and the job records bucket
 // if needed (the ingress writes to all three), and the results and events
 // streams (it reads results back and refunds from usage events), and
 // returns a Submitter.
-func New(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) (*Submitter, error) {
+func New(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, opts ...Option) (*Submitter, error) {
+	o := options{replicas: 1}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	for _, spec := range []contracts.StreamSpec{contracts.JobsStreamSpec, contracts.ResultsStreamSpec, contracts.EventsStreamSpec} {
-		if err := ensureStream(ctx, js, spec); err != nil {
+		if err := ensureStream(ctx, js, spec, o.replicas); err != nil {
 			return nil, err
 		}
 	}
@@ -61,11 +76,19 @@ func New(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) (*Submitter
 	}
 	// Several ingress replicas may create the bucket at once; as with the
 	// images bucket, a second attempt after "already in use" finds it.
-	kvCfg := jetstream.KeyValueConfig{Bucket: contracts.JobsBucket, TTL: contracts.JobsBucketMaxAge, History: 1, Storage: jetstream.FileStorage}
-	records, err := js.CreateOrUpdateKeyValue(ctx, kvCfg)
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		records, err = js.CreateOrUpdateKeyValue(ctx, kvCfg)
+	n, err := jsetup.Floor(ctx, js, "KV_"+contracts.JobsBucket, o.replicas)
+	if err != nil {
+		return nil, fmt.Errorf("ensure key-value bucket %s: %w", contracts.JobsBucket, err)
 	}
+	kvCfg := jetstream.KeyValueConfig{Bucket: contracts.JobsBucket, TTL: contracts.JobsBucketMaxAge, History: 1, Storage: jetstream.FileStorage, Replicas: n}
+	var records jetstream.KeyValue
+	err = jsetup.Retry(ctx, func(ctx context.Context) (err error) {
+		records, err = js.CreateOrUpdateKeyValue(ctx, kvCfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			records, err = js.CreateOrUpdateKeyValue(ctx, kvCfg)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("ensure key-value bucket %s: %w", contracts.JobsBucket, err)
 	}
@@ -73,11 +96,18 @@ func New(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) (*Submitter
 	// be identical to the worker's (no description), or whichever starts
 	// second fails; and two creates racing can still meet "already in use",
 	// after which the bucket exists and a second attempt updates it.
-	cfg := jetstream.ObjectStoreConfig{Bucket: contracts.ImagesBucket, TTL: contracts.ImagesMaxAge, Storage: jetstream.FileStorage}
-	images, err := js.CreateOrUpdateObjectStore(ctx, cfg)
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		images, err = js.CreateOrUpdateObjectStore(ctx, cfg)
+	if n, err = jsetup.Floor(ctx, js, "OBJ_"+contracts.ImagesBucket, o.replicas); err != nil {
+		return nil, fmt.Errorf("ensure object store %s: %w", contracts.ImagesBucket, err)
 	}
+	cfg := jetstream.ObjectStoreConfig{Bucket: contracts.ImagesBucket, TTL: contracts.ImagesMaxAge, Storage: jetstream.FileStorage, Replicas: n}
+	var images jetstream.ObjectStore
+	err = jsetup.Retry(ctx, func(ctx context.Context) (err error) {
+		images, err = js.CreateOrUpdateObjectStore(ctx, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			images, err = js.CreateOrUpdateObjectStore(ctx, cfg)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("ensure object store %s: %w", contracts.ImagesBucket, err)
 	}
@@ -247,7 +277,7 @@ func (s *Submitter) queue(ctx context.Context, job contracts.OCRJob, image []byt
 	}
 }
 
-func ensureStream(ctx context.Context, js jetstream.JetStream, spec contracts.StreamSpec) error {
+func ensureStream(ctx context.Context, js jetstream.JetStream, spec contracts.StreamSpec, least int) error {
 	cfg := jetstream.StreamConfig{
 		Name: spec.Name, Subjects: spec.Subjects, Storage: jetstream.FileStorage,
 		Retention: jetstream.LimitsPolicy, MaxAge: spec.MaxAge, MaxMsgsPerSubject: -1,
@@ -263,7 +293,15 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, spec contracts.St
 	if spec.MaxMsgs > 0 {
 		cfg.MaxMsgs = spec.MaxMsgs
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+	var err error
+	if cfg.Replicas, err = jsetup.Floor(ctx, js, spec.Name, least); err != nil {
+		return fmt.Errorf("ensure stream %s: %w", spec.Name, err)
+	}
+	err = jsetup.Retry(ctx, func(ctx context.Context) error {
+		_, err := js.CreateOrUpdateStream(ctx, cfg)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("ensure stream %s: %w", spec.Name, err)
 	}
 	return nil

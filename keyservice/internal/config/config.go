@@ -4,7 +4,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,10 +18,16 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// LogLevel is OCR_LOG_LEVEL: debug, info, warn or error; default info.
 	LogLevel string
-	// Replicas is OCR_KEYS_REPLICAS, 1 to 5, default 1: the JetStream
-	// replicas of the key buckets when keyservice creates them (3 in a
-	// production cluster). Existing buckets keep theirs.
+	// Replicas is OCR_NATS_REPLICAS, 1 to 5, default 1: the JetStream
+	// replicas of what keyservice creates (the events stream, and the key
+	// buckets unless KeysReplicas says otherwise); 3 on a 3-node cluster.
+	// It is a floor: a stream or bucket with fewer is raised to it at
+	// start-up, one with more (an operator's edit) keeps its own.
 	Replicas int
+	// KeysReplicas is OCR_KEYS_REPLICAS, 1 to 5, default Replicas: the
+	// replicas of the key buckets alone, applied the same way. It predates
+	// OCR_NATS_REPLICAS and still overrides it.
+	KeysReplicas int
 	// OpsAddr is OCR_OPS_ADDR, where /metrics, /livez and /readyz are
 	// served: default 127.0.0.1:9101, "off" (stored as "") for none.
 	OpsAddr string
@@ -32,10 +37,19 @@ type Config struct {
 func Load(getenv func(string) string) (Config, error) {
 	c := Config{
 		NATSURL:         or(getenv("OCR_NATS_URL"), "nats://127.0.0.1:4222"),
-		ShutdownTimeout: 10 * time.Second, LogLevel: or(getenv("OCR_LOG_LEVEL"), "info"), Replicas: 1,
+		ShutdownTimeout: 10 * time.Second, LogLevel: or(getenv("OCR_LOG_LEVEL"), "info"),
 	}
 	var errs []error
 	var err error
+	if c.Replicas, err = ops.ParseReplicas(ops.EnvNATSReplicas, getenv(ops.EnvNATSReplicas)); err != nil {
+		errs = append(errs, err)
+	}
+	c.KeysReplicas = c.Replicas
+	if v := getenv("OCR_KEYS_REPLICAS"); v != "" {
+		if c.KeysReplicas, err = ops.ParseReplicas("OCR_KEYS_REPLICAS", v); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if c.OpsAddr, err = ops.ParseAddr(getenv(ops.EnvAddr), ops.DefaultKeyServiceAddr); err != nil {
 		errs = append(errs, err)
 	}
@@ -46,14 +60,6 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.ShutdownTimeout = d
 	}
-	if v := getenv("OCR_KEYS_REPLICAS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("OCR_KEYS_REPLICAS %q: want a number from 1 to 5", v))
-			n = 1
-		}
-		c.Replicas = n
-	}
 	return c, errors.Join(append(errs, c.Validate())...)
 }
 
@@ -61,13 +67,17 @@ func Load(getenv func(string) string) (Config, error) {
 func (c Config) Validate() error {
 	var errs []error
 	if !strings.HasPrefix(c.NATSURL, "nats://") && !strings.HasPrefix(c.NATSURL, "tls://") {
-		errs = append(errs, fmt.Errorf("OCR_NATS_URL %q: want nats://host:port or tls://host:port", c.NATSURL))
+		// The URL may carry a password: it is shown redacted.
+		errs = append(errs, fmt.Errorf("OCR_NATS_URL %q: want nats://host:port or tls://host:port", ops.RedactURL(c.NATSURL)))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("OCR_SHUTDOWN_TIMEOUT: want a positive duration"))
 	}
-	if c.Replicas < 1 || c.Replicas > 5 {
-		errs = append(errs, fmt.Errorf("OCR_KEYS_REPLICAS %d: want 1 to 5 (JetStream's range; 3 for a cluster)", c.Replicas))
+	if c.Replicas < 1 || c.Replicas > ops.MaxReplicas {
+		errs = append(errs, fmt.Errorf("%s %d: want 1 to %d (3 for a cluster)", ops.EnvNATSReplicas, c.Replicas, ops.MaxReplicas))
+	}
+	if c.KeysReplicas < 1 || c.KeysReplicas > ops.MaxReplicas {
+		errs = append(errs, fmt.Errorf("OCR_KEYS_REPLICAS %d: want 1 to %d (3 for a cluster)", c.KeysReplicas, ops.MaxReplicas))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -19,7 +19,7 @@ func (s *Service) createIdentity(ctx context.Context, r *contracts.CreateIdentit
 	if err := s.cfg.Store.CreateIdentity(ctx, id, budgetOf(r.Credits, now), now); err != nil {
 		return nil, storeError(err, "externalId")
 	}
-	s.cfg.Logger.Info("identity created", "identity_id", id.ID, "owner_id", id.ExternalID)
+	s.log(ctx).Info("identity created", "identity_id", id.ID, "owner_id", id.ExternalID)
 	return contracts.IdentityRef{IdentityID: id.ID, ExternalID: id.ExternalID}, nil
 }
 
@@ -90,7 +90,7 @@ func (s *Service) updateIdentity(ctx context.Context, r *contracts.UpdateIdentit
 	if err != nil {
 		return nil, storeError(err, refField(r.IdentityID))
 	}
-	s.cfg.Logger.Info("identity updated", "identity_id", id.ID, "owner_id", id.ExternalID)
+	s.log(ctx).Info("identity updated", "identity_id", id.ID, "owner_id", id.ExternalID)
 	return s.identity(ctx, id, now)
 }
 
@@ -103,7 +103,7 @@ func (s *Service) deleteIdentity(ctx context.Context, r *contracts.IdentityRef, 
 	if err := s.cfg.Store.DeleteIdentity(ctx, r.IdentityID, r.ExternalID, now); err != nil {
 		return nil, storeError(err, refField(r.IdentityID))
 	}
-	s.cfg.Logger.Info("identity deleted", "identity_id", r.IdentityID, "owner_id", r.ExternalID)
+	s.log(ctx).Info("identity deleted", "identity_id", r.IdentityID, "owner_id", r.ExternalID)
 	return contracts.Empty{}, nil
 }
 

@@ -30,7 +30,7 @@ func (s *Service) createKey(ctx context.Context, r *contracts.CreateKeyRequest, 
 	if rec, err = s.cfg.Store.CreateKey(ctx, rec, budgetOf(r.Credits, now), now); err != nil {
 		return nil, err
 	}
-	s.cfg.Logger.Info("key created", "key_id", rec.KeyID, "owner_id", rec.ExternalID, "api_id", rec.APIID, "identity_id", rec.IdentityID)
+	s.log(ctx).Info("key created", "key_id", rec.KeyID, "owner_id", rec.ExternalID, "api_id", rec.APIID, "identity_id", rec.IdentityID)
 	return contracts.CreateKeyResponse{KeyID: rec.KeyID, Key: key}, nil
 }
 
@@ -77,7 +77,7 @@ func (s *Service) deleteKey(ctx context.Context, r *contracts.DeleteKeyRequest, 
 	if err := s.cfg.Store.DeleteKey(ctx, r.KeyID, now); err != nil {
 		return nil, storeError(err, "keyId")
 	}
-	s.cfg.Logger.Info("key deleted", "key_id", r.KeyID)
+	s.log(ctx).Info("key deleted", "key_id", r.KeyID)
 	return contracts.Empty{}, nil
 }
 
@@ -101,7 +101,7 @@ func (s *Service) rerollKey(ctx context.Context, r *contracts.RerollKeyRequest, 
 	if err != nil {
 		return nil, storeError(err, "keyId")
 	}
-	s.cfg.Logger.Info("key rerolled", "key_id", next.KeyID, "old_key_id", r.KeyID, "owner_id", next.ExternalID, "grace_ms", r.Expiration)
+	s.log(ctx).Info("key rerolled", "key_id", next.KeyID, "old_key_id", r.KeyID, "owner_id", next.ExternalID, "grace_ms", r.Expiration)
 	return contracts.CreateKeyResponse{KeyID: next.KeyID, Key: key}, nil
 }
 

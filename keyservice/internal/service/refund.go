@@ -21,7 +21,7 @@ func (s *Service) refund(ctx context.Context, r *contracts.RefundRequest, now in
 		return nil, err
 	}
 	if res.Refunded {
-		s.cfg.Logger.Info("credits refunded", "key_id", res.Record.KeyID, "owner_id", res.Record.ExternalID, "reason", r.Reason)
+		s.log(ctx).Info("credits refunded", "key_id", res.Record.KeyID, "owner_id", res.Record.ExternalID, "reason", r.Reason)
 	}
 	return contracts.RefundResponse{Refunded: res.Refunded, Credits: res.Credits}, nil
 }

@@ -30,7 +30,6 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/keyservice/internal/store"
-	"github.com/ocrstack/ocrstack/ops"
 )
 
 // Version is reported by the micro service's INFO.
@@ -152,47 +151,46 @@ func (s *Service) Register(nc *nats.Conn) (micro.Service, error) {
 // unix milliseconds, and its answer or error is sent before returning.
 func handle[T any](s *Service, op func(ctx context.Context, r *T, now int64) (any, error)) micro.HandlerFunc {
 	return func(req micro.Request) {
+		ctx, cancel := context.WithTimeout(withIDs(context.Background(), idsOf(req)), s.cfg.Timeout)
+		defer cancel()
 		var r T
 		if err := decodeStrict(req.Data(), &r); err != nil {
-			s.fail(req, contracts.CodeBadRequest, err.Error())
+			s.fail(ctx, req, contracts.CodeBadRequest, err.Error())
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
-		defer cancel()
 		resp, err := op(ctx, &r, s.cfg.Now().UnixMilli())
 		if err != nil {
-			s.failWith(req, err)
+			s.failWith(ctx, req, err)
 			return
 		}
-		s.reply(req, resp)
+		s.reply(ctx, req, resp)
 	}
 }
 
-func (s *Service) reply(req micro.Request, v any) {
+func (s *Service) reply(ctx context.Context, req micro.Request, v any) {
 	if err := req.RespondJSON(v); err != nil {
-		s.cfg.Logger.Warn("reply", "subject", req.Subject(), "err", err)
+		s.log(ctx).Warn("reply", "subject", req.Subject(), "err", err)
 	}
 }
 
 // failWith answers an operation's error: a *contracts.Error as it is,
 // anything else as INTERNAL, logged here and never shown to the caller.
-func (s *Service) failWith(req micro.Request, err error) {
+func (s *Service) failWith(ctx context.Context, req micro.Request, err error) {
 	var ce *contracts.Error
 	if errors.As(err, &ce) {
-		s.fail(req, ce.Code, ce.Message)
+		s.fail(ctx, req, ce.Code, ce.Message)
 		return
 	}
-	s.cfg.Logger.Error("request failed", "subject", req.Subject(), "request_id", req.Headers().Get(contracts.HeaderRequestID),
-		"trace_id", ops.TraceID(req.Headers().Get(ops.HeaderTraceparent)), "err", err)
-	s.fail(req, contracts.CodeInternal, "the request could not be completed; try again")
+	s.log(ctx).Error("request failed", "subject", req.Subject(), "err", err)
+	s.fail(ctx, req, contracts.CodeInternal, "the request could not be completed; try again")
 }
 
 // fail sends a micro error reply: the code and a one-line description in the
 // headers, and the contracts.Error as the body.
-func (s *Service) fail(req micro.Request, code contracts.Code, msg string) {
+func (s *Service) fail(ctx context.Context, req micro.Request, code contracts.Code, msg string) {
 	msg = strings.ReplaceAll(strings.ReplaceAll(msg, "\r", " "), "\n", "; ")
 	body, _ := json.Marshal(contracts.Error{Code: code, Message: msg})
 	if err := req.Error(string(code), msg, body); err != nil {
-		s.cfg.Logger.Warn("reply error", "subject", req.Subject(), "err", err)
+		s.log(ctx).Warn("reply error", "subject", req.Subject(), "err", err)
 	}
 }

@@ -18,7 +18,7 @@ func (s *Service) updateKey(ctx context.Context, r *contracts.UpdateKeyRequest, 
 	if err != nil {
 		return nil, storeError(err, "keyId")
 	}
-	s.cfg.Logger.Info("key updated", "key_id", rec.KeyID, "owner_id", rec.ExternalID)
+	s.log(ctx).Info("key updated", "key_id", rec.KeyID, "owner_id", rec.ExternalID)
 	return s.view(ctx, rec, now)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -33,38 +34,48 @@ func (s *Service) handleVerify(req micro.Request) {
 	began := time.Now()
 	outcome := outcomeBadRequest
 	defer func() { s.cfg.Metrics.verified(outcome, time.Since(began)) }()
+	ids := idsOf(req)
 	var r contracts.VerifyKeyRequest
 	if err := decodeStrict(req.Data(), &r); err != nil {
-		s.fail(req, contracts.CodeBadRequest, err.Error())
+		s.fail(withIDs(context.Background(), ids), req, contracts.CodeBadRequest, err.Error())
 		return
 	}
 	vr, err := validateVerify(&r)
+	if ids.requestID == "" && err == nil {
+		ids.requestID = r.RequestID // a caller that sends it in the body only
+	}
+	ctx, cancel := context.WithTimeout(withIDs(context.Background(), ids), s.cfg.Timeout)
+	defer cancel()
 	if err != nil {
-		s.failWith(req, err)
+		s.failWith(ctx, req, err)
 		return
 	}
 	now := s.cfg.Now().UnixMilli()
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
-	defer cancel()
 	resp, v, err := s.verify(ctx, vr, now)
 	if err != nil {
 		outcome = outcomeError
-		s.failWith(req, err)
+		s.failWith(ctx, req, err)
 		return
 	}
 	outcome = string(resp.Code)
 	s.cfg.Metrics.decided(resp, vr.cost, v.Replayed)
+	// One line per verification, at debug level: at the rates verify
+	// serves, info would drown everything else.
+	if s.cfg.Logger.Enabled(ctx, slog.LevelDebug) {
+		s.log(ctx).Debug("key verified", "key_id", v.Record.KeyID, "owner_id", v.Record.ExternalID,
+			"outcome", resp.Code, "replayed", v.Replayed, "latency_us", time.Since(began).Microseconds())
+	}
 	// The event goes out before the answer (both are buffered writes), so
 	// a client that waits for each answer sees its events in order.
 	if !v.Replayed {
 		rec := v.Record
-		s.emit(contracts.VerificationEvent{
+		s.emit(ctx, contracts.VerificationEvent{
 			EventID: keys.NewID("ver"), Time: now, RequestID: r.RequestID,
 			KeyID: rec.KeyID, APIID: rec.APIID, OwnerID: rec.ExternalID, Outcome: resp.Code, Cost: vr.cost,
 			CreditsRemaining: creditsOrUnlimited(resp.Credits), LatencyUs: time.Since(began).Microseconds(), Tags: r.Tags,
 		})
 	}
-	s.reply(req, resp)
+	s.reply(ctx, req, resp)
 }
 
 // validateVerify reports every problem of a verification at once. It runs
@@ -153,10 +164,10 @@ func (s *Service) verify(ctx context.Context, r verifyRequest, now int64) (contr
 
 // emit publishes an event asynchronously; the JetStream context's error
 // handler logs a publish that is not acknowledged.
-func (s *Service) emit(ev contracts.VerificationEvent) {
+func (s *Service) emit(ctx context.Context, ev contracts.VerificationEvent) {
 	b, err := json.Marshal(ev)
 	if err != nil {
-		s.cfg.Logger.Error("encode verification event", "err", err)
+		s.log(ctx).Error("encode verification event", "err", err)
 		return
 	}
 	msg := &nats.Msg{Subject: contracts.SubjectEventsVerification, Data: b, Header: nats.Header{}}
@@ -165,7 +176,7 @@ func (s *Service) emit(ev contracts.VerificationEvent) {
 		msg.Header.Set(contracts.HeaderRequestID, ev.RequestID)
 	}
 	if _, err := s.cfg.JS.PublishMsgAsync(msg); err != nil {
-		s.cfg.Logger.Error("publish verification event", "request_id", ev.RequestID, "key_id", ev.KeyID, "err", err)
+		s.log(ctx).Error("publish verification event", "key_id", ev.KeyID, "err", err)
 	}
 }
 

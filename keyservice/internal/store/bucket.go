@@ -83,11 +83,14 @@ func openBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyVa
 		return nil, fmt.Errorf("open bucket %s stream: %w", cfg.Bucket, err)
 	}
 	sc := stream.CachedInfo().Config
-	if !sc.AllowAtomicPublish || (ttl && !sc.AllowMsgTTL) {
+	// Replicas are a floor: raised to cfg's, never lowered (an operator's
+	// higher count stays).
+	if !sc.AllowAtomicPublish || (ttl && !sc.AllowMsgTTL) || sc.Replicas < cfg.Replicas {
 		sc.AllowAtomicPublish = true
 		sc.AllowMsgTTL = sc.AllowMsgTTL || ttl
+		sc.Replicas = max(sc.Replicas, cfg.Replicas)
 		if _, err := js.UpdateStream(ctx, sc); err != nil {
-			return nil, fmt.Errorf("enable atomic batches on %s: %w", cfg.Bucket, err)
+			return nil, fmt.Errorf("enable atomic batches and %d replicas on %s: %w", sc.Replicas, cfg.Bucket, err)
 		}
 		if stream, err = js.Stream(ctx, "KV_"+cfg.Bucket); err != nil {
 			return nil, fmt.Errorf("open bucket %s stream: %w", cfg.Bucket, err)

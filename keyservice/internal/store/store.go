@@ -155,8 +155,9 @@ type options struct {
 	observeGroup func(size int, cached bool)
 }
 
-// WithReplicas sets the JetStream replicas of buckets Open creates (an
-// existing bucket keeps its own): 3 in a production cluster.
+// WithReplicas sets the least JetStream replicas of the buckets: Open
+// creates them with n and raises an existing one with fewer, but leaves
+// one with more as it is. 3 in a production cluster.
 func WithReplicas(n int) Option { return func(o *options) { o.replicas = n } }
 
 // WithGroupObserver has f told, for each group of verifications decided

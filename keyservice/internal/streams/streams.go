@@ -1,16 +1,46 @@
 // Package streams turns the platform's stream specs into JetStream streams.
+//
+// Replicas are a floor, not a setting to enforce: Ensure creates a stream
+// with the replicas asked for and raises an existing one with fewer, but
+// never lowers one with more. Several services create the same streams, so
+// during a rollout two of them may be configured differently; with a floor
+// they cannot flip a stream between sizes at each restart, and an
+// operator's `nats stream edit --replicas` survives the next start-up.
+//
+// Every create or update is retried when its reply does not come (retry):
+// when two clients create the same replicated stream at the same moment
+// (keyservice and another service starting together), nats-server 2.15
+// creates it but may answer neither (5 of 7 tries of two simultaneous
+// creates on a 3-node cluster here; nats-io/nats-server#8350 for
+// consumers). A repeat finds it and is answered at once.
 package streams
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
 )
 
+// Option configures Ensure.
+type Option func(*options)
+
+type options struct{ replicas int }
+
+// WithReplicas sets the least JetStream replicas of the stream, 1 to 5
+// (1 when not given): 3 on a 3-node cluster.
+func WithReplicas(n int) Option { return func(o *options) { o.replicas = n } }
+
 // Ensure creates the stream of spec, or brings its configuration to spec.
-func Ensure(ctx context.Context, js jetstream.JetStream, spec contracts.StreamSpec) error {
+func Ensure(ctx context.Context, js jetstream.JetStream, spec contracts.StreamSpec, opts ...Option) error {
+	o := options{replicas: 1}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	cfg := jetstream.StreamConfig{
 		Name: spec.Name, Subjects: spec.Subjects, Storage: jetstream.FileStorage,
 		Retention: jetstream.LimitsPolicy, MaxAge: spec.MaxAge, MaxMsgsPerSubject: -1,
@@ -26,8 +56,51 @@ func Ensure(ctx context.Context, js jetstream.JetStream, spec contracts.StreamSp
 	if spec.MaxMsgs > 0 {
 		cfg.MaxMsgs = spec.MaxMsgs
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+	var err error
+	if cfg.Replicas, err = Replicas(ctx, js, spec.Name, o.replicas); err != nil {
+		return err
+	}
+	err = retry(ctx, func(ctx context.Context) error {
+		_, err := js.CreateOrUpdateStream(ctx, cfg)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("ensure stream %s: %w", spec.Name, err)
 	}
 	return nil
+}
+
+// Replicas is the replica count to give the stream name (a KV bucket's is
+// KV_<bucket>): want, or the stream's own when it has more.
+func Replicas(ctx context.Context, js jetstream.JetStream, name string, want int) (int, error) {
+	var s jetstream.Stream
+	err := retry(ctx, func(ctx context.Context) (err error) {
+		s, err = js.Stream(ctx, name)
+		return err
+	})
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return want, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("stream %s info: %w", name, err)
+	}
+	return max(want, s.CachedInfo().Config.Replicas), nil
+}
+
+// attemptTimeout bounds one attempt of retry: far above an answered create
+// on a loaded cluster (tens of milliseconds), so only a lost reply reaches
+// it.
+const attemptTimeout = 5 * time.Second
+
+// retry runs op, each attempt with at most attemptTimeout, until it
+// returns anything but a timeout or ctx ends.
+func retry(ctx context.Context, op func(context.Context) error) error {
+	for {
+		attempt, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := op(attempt)
+		cancel()
+		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) {
+			return err
+		}
+	}
 }

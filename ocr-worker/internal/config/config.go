@@ -19,6 +19,7 @@ import (
 // Environment variables the worker reads.
 const (
 	EnvNATSURL     = "OCR_NATS_URL"
+	EnvReplicas    = ops.EnvNATSReplicas
 	EnvConcurrency = "OCR_WORKER_CONCURRENCY"
 	EnvLanguages   = "OCR_WORKER_LANGUAGES"
 	EnvAckWait     = "OCR_WORKER_ACK_WAIT"
@@ -46,6 +47,12 @@ const (
 type Config struct {
 	// NATSURL is one NATS server URL, or several separated by commas.
 	NATSURL string
+	// Replicas is OCR_NATS_REPLICAS, 1 to 5, default 1 (3 on a 3-node
+	// cluster): the least JetStream replicas of the streams (OCR_JOBS,
+	// OCR_RESULTS, OCR_EVENTS, OCR_DEAD) and the images bucket the worker
+	// creates. One with fewer is raised at start-up; one with more keeps
+	// its own.
+	Replicas int
 	// Concurrency is the number of jobs recognised at once, each by its own
 	// Tesseract client; 1 to MaxConcurrency.
 	Concurrency int
@@ -89,6 +96,9 @@ func Load(getenv func(string) string, installed []string) (Config, error) {
 	if v := getenv(EnvNATSURL); v != "" {
 		c.NATSURL = v
 	}
+	if c.Replicas, err = ops.ParseReplicas(EnvReplicas, getenv(EnvReplicas)); err != nil {
+		errs = append(errs, err)
+	}
 	if v := getenv(EnvConcurrency); v != "" {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil {
@@ -116,10 +126,15 @@ func Load(getenv func(string) string, installed []string) (Config, error) {
 // Validate reports every invalid field at once.
 func (c Config) Validate() error {
 	var errs []error
-	for _, u := range strings.Split(c.NATSURL, ",") {
+	// The URLs may carry a password: an error shows the list redacted and
+	// says which entry is wrong, never the entry itself.
+	for i, u := range strings.Split(c.NATSURL, ",") {
 		if err := checkURL(strings.TrimSpace(u)); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", EnvNATSURL, err))
+			errs = append(errs, fmt.Errorf("%s %q: entry %d %w", EnvNATSURL, ops.RedactURL(c.NATSURL), i+1, err))
 		}
+	}
+	if c.Replicas < 1 || c.Replicas > ops.MaxReplicas {
+		errs = append(errs, fmt.Errorf("%s: %d is not between 1 and %d", EnvReplicas, c.Replicas, ops.MaxReplicas))
 	}
 	if c.Concurrency < 1 || c.Concurrency > MaxConcurrency {
 		errs = append(errs, fmt.Errorf("%s: %d is not between 1 and %d", EnvConcurrency, c.Concurrency, MaxConcurrency))
@@ -170,18 +185,19 @@ func splitLanguages(s string) []string {
 	return out
 }
 
+// checkURL says what is wrong with one NATS URL, without quoting it.
 func checkURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("%q is not a URL", s)
+		return errors.New("is not a URL")
 	}
 	switch u.Scheme {
 	case "nats", "tls", "ws", "wss":
 	default:
-		return fmt.Errorf("%q: scheme must be nats, tls, ws or wss", s)
+		return errors.New("has a scheme other than nats, tls, ws or wss")
 	}
 	if u.Host == "" {
-		return fmt.Errorf("%q has no host", s)
+		return errors.New("has no host")
 	}
 	return nil
 }

@@ -25,13 +25,13 @@ func TestLoad(t *testing.T) {
 			name: "defaults",
 			env:  nil,
 			want: Config{NATSURL: DefaultNATSURL, Concurrency: runtime.NumCPU(), Languages: []string{"eng", "spa"}, Installed: installed,
-				OpsAddr: "127.0.0.1:9102"},
+				OpsAddr: "127.0.0.1:9102", Replicas: 1},
 		},
 		{
 			name: "overrides",
 			env: map[string]string{EnvNATSURL: "nats://a:4222, tls://b:4222", EnvConcurrency: " 3 ", EnvLanguages: "fra+eng",
-				"OCR_OPS_ADDR": "off"},
-			want: Config{NATSURL: "nats://a:4222, tls://b:4222", Concurrency: 3, Languages: []string{"fra", "eng"}, Installed: installed},
+				"OCR_OPS_ADDR": "off", EnvReplicas: "3"},
+			want: Config{NATSURL: "nats://a:4222, tls://b:4222", Concurrency: 3, Languages: []string{"fra", "eng"}, Installed: installed, Replicas: 3},
 		},
 		{
 			name: "all wrong at once",
@@ -39,7 +39,7 @@ func TestLoad(t *testing.T) {
 				"OCR_OPS_ADDR": "9102"},
 			wantErrs: []string{
 				`OCR_OPS_ADDR "9102": want host:port or "off"`,
-				`OCR_NATS_URL: "http://x": scheme must be`,
+				`OCR_NATS_URL "http://x": entry 1 has a scheme other than nats, tls, ws or wss`,
 				`OCR_WORKER_CONCURRENCY: "two" is not an integer`,
 				`OCR_WORKER_LANGUAGES: "klingon" is not installed (installed: eng, fra, spa)`,
 				`OCR_WORKER_LANGUAGES: "eng" is listed twice`,
@@ -54,7 +54,24 @@ func TestLoad(t *testing.T) {
 		{
 			name:     "no host",
 			env:      map[string]string{EnvNATSURL: "nats://"},
-			wantErrs: []string{`"nats://" has no host`},
+			wantErrs: []string{`"nats://": entry 1 has no host`},
+		},
+		{
+			name:     "replicas out of range",
+			env:      map[string]string{EnvReplicas: "7"},
+			wantErrs: []string{`OCR_NATS_REPLICAS "7": want a whole number from 1 to 5`},
+		},
+		{
+			name:       "a refused URL is shown without its password",
+			env:        map[string]string{EnvNATSURL: "nats://w:4222,http://ocr-worker:s3cret-pw@nats:4222"},
+			wantErrs:   []string{`OCR_NATS_URL "nats://w:4222,http://ocr-worker:xxxxx@nats:4222": entry 2 has a scheme other than`},
+			wantNoErrs: []string{"s3cret-pw"},
+		},
+		{
+			name:       "a comma in the password does not split it out",
+			env:        map[string]string{EnvNATSURL: "nats://ocr-worker:s3cret,pw@nats:4222"},
+			wantErrs:   []string{`OCR_NATS_URL "nats://ocr-worker:xxxxx@nats:4222": entry 1 is not a URL`},
+			wantNoErrs: []string{"s3cret"},
 		},
 		{
 			name:     "only separators",
@@ -126,4 +143,38 @@ func TestJobDeadline(t *testing.T) {
 			t.Errorf("%s: %v", bad, err)
 		}
 	}
+}
+
+// FuzzLoadNATS checks that Load never panics on any OCR_NATS_URL and
+// OCR_NATS_REPLICAS, and that a password in a refused URL never reaches
+// the error.
+func FuzzLoadNATS(f *testing.F) {
+	f.Add("http", "s3cret", "3")
+	f.Add("nats", "pw", "")
+	f.Add("", "a@b", "x")
+	f.Fuzz(func(t *testing.T, scheme, password, replicas string) {
+		load := func(password string) error {
+			_, err := Load(func(k string) string {
+				switch k {
+				case EnvNATSURL:
+					return scheme + "://ocr-worker:" + password + "@nats:4222"
+				case EnvReplicas:
+					return replicas
+				}
+				return ""
+			}, []string{"eng", "spa"})
+			return err
+		}
+		err := load(password)
+		if err == nil || strings.Contains(password, ",") {
+			return
+		}
+		// What the error says with a placeholder password, it may say anyway.
+		if ref := load("\x00"); ref != nil && strings.Contains(ref.Error(), password) {
+			return
+		}
+		if strings.Contains(err.Error(), password) {
+			t.Fatalf("the password %q is in the error: %v", password, err)
+		}
+	})
 }

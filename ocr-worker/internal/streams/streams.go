@@ -2,13 +2,29 @@
 // durable jobs consumer the worker needs, from the specs in contracts. Every
 // service derives its stream configuration from the same specs, so
 // whichever starts first, the configuration is the same.
+//
+// Replicas (WithReplicas, OCR_NATS_REPLICAS) are a floor, not a value to
+// enforce: a new stream or bucket gets them, an existing one with fewer is
+// raised, one with more keeps its own. Several services create the same
+// streams, so during a rollout two may be configured differently; with a
+// floor they cannot flip a stream between sizes at each restart, and an
+// operator's `nats stream edit --replicas` survives the next start-up.
+//
+// Every create or update is retried when its reply does not come (retry):
+// when two clients create the same replicated stream or consumer at the
+// same moment (two workers, or a worker and the ingress, starting
+// together), nats-server 2.15 creates it but may answer neither (5 of 7
+// tries of two simultaneous creates on a 3-node cluster here; nats-io/nats-server#8350
+// for consumers). A repeat finds it and is answered at once.
 package streams
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
 )
@@ -72,26 +88,98 @@ func ConsumerConfig(ackWait time.Duration) jetstream.ConsumerConfig {
 	}
 }
 
+// Option configures Ensure.
+type Option func(*options)
+
+type options struct{ replicas int }
+
+// WithReplicas sets the least JetStream replicas, 1 to 5, of the streams
+// and the images bucket (1 when not given). The jobs consumer follows its
+// stream's.
+func WithReplicas(n int) Option { return func(o *options) { o.replicas = n } }
+
 // Ensure creates or updates the streams in Specs, the image bucket and the
 // jobs consumer with the given AckWait, and returns the consumer and the
 // bucket.
-func Ensure(ctx context.Context, js jetstream.JetStream, ackWait time.Duration) (jetstream.Consumer, jetstream.ObjectStore, error) {
+func Ensure(ctx context.Context, js jetstream.JetStream, ackWait time.Duration, opts ...Option) (jetstream.Consumer, jetstream.ObjectStore, error) {
+	o := options{replicas: 1}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	for _, spec := range Specs {
-		if _, err := js.CreateOrUpdateStream(ctx, StreamConfig(spec)); err != nil {
+		cfg := StreamConfig(spec)
+		var err error
+		if cfg.Replicas, err = replicasFloor(ctx, js, spec.Name, o.replicas); err != nil {
+			return nil, nil, err
+		}
+		err = retry(ctx, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateStream(ctx, cfg)
+			return err
+		})
+		if err != nil {
 			return nil, nil, fmt.Errorf("create or update stream %s: %w", spec.Name, err)
 		}
 	}
-	images, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket:  contracts.ImagesBucket,
-		TTL:     contracts.ImagesMaxAge,
-		Storage: jetstream.FileStorage,
+	n, err := replicasFloor(ctx, js, "OBJ_"+contracts.ImagesBucket, o.replicas)
+	if err != nil {
+		return nil, nil, err
+	}
+	var images jetstream.ObjectStore
+	err = retry(ctx, func(ctx context.Context) (err error) {
+		images, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket:   contracts.ImagesBucket,
+			TTL:      contracts.ImagesMaxAge,
+			Storage:  jetstream.FileStorage,
+			Replicas: n,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("create or update object store %s: %w", contracts.ImagesBucket, err)
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, contracts.JobsStream, ConsumerConfig(ackWait))
+	var cons jetstream.Consumer
+	err = retry(ctx, func(ctx context.Context) (err error) {
+		cons, err = js.CreateOrUpdateConsumer(ctx, contracts.JobsStream, ConsumerConfig(ackWait))
+		return err
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("create or update consumer %s: %w", contracts.JobsConsumer, err)
 	}
 	return cons, images, nil
+}
+
+// replicasFloor is the replica count to give the stream name (OBJ_<bucket>
+// for an object store): want, or the stream's own when it has more.
+func replicasFloor(ctx context.Context, js jetstream.JetStream, name string, want int) (int, error) {
+	want = max(want, 1)
+	var s jetstream.Stream
+	err := retry(ctx, func(ctx context.Context) (err error) {
+		s, err = js.Stream(ctx, name)
+		return err
+	})
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return want, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("stream %s info: %w", name, err)
+	}
+	return max(want, s.CachedInfo().Config.Replicas), nil
+}
+
+// attemptTimeout bounds one attempt of retry: far above an answered create
+// on a loaded cluster (tens of milliseconds), so only a lost reply reaches
+// it.
+const attemptTimeout = 5 * time.Second
+
+// retry runs op, each attempt with at most attemptTimeout, until it
+// returns anything but a timeout or ctx ends.
+func retry(ctx context.Context, op func(context.Context) error) error {
+	for {
+		attempt, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := op(attempt)
+		cancel()
+		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) {
+			return err
+		}
+	}
 }

@@ -1,0 +1,73 @@
+package jsetup
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/ocrstack/ocrstack/ingress/internal/natstest"
+	"github.com/stretchr/testify/require"
+)
+
+// TestRetry checks that a request whose reply never came is repeated,
+// and that any other outcome, or the end of the caller's context, ends
+// the repeats.
+func TestRetry(t *testing.T) {
+	cases := []struct {
+		name      string
+		errs      []error
+		wantCalls int
+		wantErr   error
+	}{
+		{"answered", []error{nil}, 1, nil},
+		{"lost twice, then answered", []error{context.DeadlineExceeded, nats.ErrTimeout, nil}, 3, nil},
+		{"refused", []error{jetstream.ErrStreamNameAlreadyInUse, nil}, 1, jetstream.ErrStreamNameAlreadyInUse},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			err := Retry(t.Context(), func(ctx context.Context) error {
+				_, ok := ctx.Deadline()
+				require.True(t, ok, "each attempt has a deadline")
+				calls++
+				return tc.errs[calls-1]
+			})
+			require.ErrorIs(t, err, tc.wantErr)
+			require.Equal(t, tc.wantCalls, calls)
+		})
+	}
+	t.Run("the caller's context ends", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		calls := 0
+		err := Retry(ctx, func(context.Context) error {
+			calls++
+			cancel()
+			return context.DeadlineExceeded
+		})
+		require.True(t, errors.Is(err, context.DeadlineExceeded))
+		require.Equal(t, 1, calls)
+	})
+}
+
+// TestFloor checks the replicas given to a missing stream (the floor) and
+// to an existing one (the larger of its own and the floor).
+func TestFloor(t *testing.T) {
+	_, js := natstest.JetStream(t)
+	ctx := t.Context()
+	n, err := Floor(ctx, js, "MISSING", 3)
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	n, err = Floor(ctx, js, "MISSING", 0)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "R1", Subjects: []string{"r1"}})
+	require.NoError(t, err)
+	n, err = Floor(ctx, js, "R1", 1)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	n, err = Floor(ctx, js, "R1", 3)
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+}
