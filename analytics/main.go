@@ -92,7 +92,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	cons, err := streams.SetupEvents(ctx, js)
+	cons, err := streams.SetupEvents(ctx, js, streams.WithReplicas(cfg.Replicas))
 	if err != nil {
 		return err
 	}
@@ -121,7 +121,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	runErr := sink.New(sink.Config{
 		Consumer: cons, Store: rollups.Track(chstore.NewWriter(conn)), Logger: log,
 		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, ShutdownTimeout: cfg.ShutdownTimeout,
-		Metrics: metrics,
+		Backlog: rollups.SetBacklog, Metrics: metrics,
 	}).Run(ctx)
 
 	// The last batch is stored: bring the rollups up to date with it. What

@@ -18,6 +18,13 @@
 // retry) can never replace it, and recomputing twice is harmless. Readers
 // use FINAL.
 //
+// While the sink drains a backlog (SetBacklog) the recomputes are put off,
+// for at most MaxDelay (30 s by default) after the oldest noted minute:
+// each reads the raw tables with FINAL and competes with the inserts, and
+// a backlog touches the same minutes batch after batch, so one recompute
+// after it does the work of many during it. Rollups then trail the raw
+// tables by up to MaxDelay plus Interval instead of Interval.
+//
 // The notes live in memory. If the service stops after a batch was
 // acknowledged but before its minutes were recomputed, Reconcile repairs
 // the rollups: at start-up and every ReconcileInterval it compares, per

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -32,6 +33,10 @@ type Config struct {
 	// Interval is how often noted minutes are recomputed: at most one
 	// recompute per Interval, however many batches arrive. Default 1 s.
 	Interval time.Duration
+	// MaxDelay bounds how long recomputes are put off while the sink
+	// drains a backlog (SetBacklog): the rollups then trail the raw
+	// tables by at most about MaxDelay plus one Interval. Default 30 s.
+	MaxDelay time.Duration
 	// ReconcileInterval is how often Reconcile runs after the one at
 	// start-up. Default 10 min.
 	ReconcileInterval time.Duration
@@ -53,6 +58,9 @@ type Refresher struct {
 
 	mu      sync.Mutex
 	pending map[uint32]struct{} // minute starts, unix seconds
+	since   time.Time           // when the oldest noted minute was noted
+
+	backlog atomic.Bool // the sink is draining a backlog
 
 	failing bool // an error was logged and nothing succeeded since
 }
@@ -65,6 +73,7 @@ func New(cfg Config) *Refresher {
 		}
 	}
 	def(&cfg.Interval, time.Second)
+	def(&cfg.MaxDelay, 30*time.Second)
 	def(&cfg.ReconcileInterval, 10*time.Minute)
 	def(&cfg.Window, 8*24*time.Hour)
 	def(&cfg.Timeout, 2*time.Minute)
@@ -98,6 +107,9 @@ func (t tracked) Insert(ctx context.Context, b *events.Batch) error {
 func (r *Refresher) Mark(b *events.Batch) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if len(r.pending) == 0 {
+		r.since = r.cfg.Now()
+	}
 	for _, e := range b.Verifications {
 		r.pending[minuteOf(e.Time)] = struct{}{}
 	}
@@ -107,6 +119,14 @@ func (r *Refresher) Mark(b *events.Batch) {
 }
 
 func minuteOf(ms int64) uint32 { return uint32(ms / 60000 * 60) }
+
+// SetBacklog tells the refresher whether the sink is draining a backlog.
+// While it is, recomputes are put off for up to MaxDelay: each one reads
+// the raw tables with FINAL, competing with the inserts for ClickHouse, and
+// minutes touched by a backlog are touched again by its next batches, so
+// one recompute after the backlog replaces dozens during it. Safe for
+// concurrent use.
+func (r *Refresher) SetBacklog(backlog bool) { r.backlog.Store(backlog) }
 
 // Pending returns how many minutes wait for a recompute.
 func (r *Refresher) Pending() int {
@@ -130,7 +150,9 @@ func (r *Refresher) Run(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		r.refreshPending(ctx)
+		if !r.deferred() {
+			r.refreshPending(ctx)
+		}
 		if !r.cfg.Now().Before(nextReconcile) {
 			r.reconcile(ctx)
 			nextReconcile = r.cfg.Now().Add(r.cfg.ReconcileInterval)
@@ -143,9 +165,21 @@ func (r *Refresher) Flush(ctx context.Context) error {
 	return r.refreshPending(ctx)
 }
 
+// deferred reports whether the noted minutes may wait: a backlog is
+// draining and the oldest was noted less than MaxDelay ago.
+func (r *Refresher) deferred() bool {
+	if !r.backlog.Load() {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.pending) > 0 && r.cfg.Now().Sub(r.since) < r.cfg.MaxDelay
+}
+
 func (r *Refresher) refreshPending(ctx context.Context) error {
 	r.mu.Lock()
 	minutes := slices.Sorted(maps.Keys(r.pending))
+	since := r.since
 	clear(r.pending)
 	r.mu.Unlock()
 	if len(minutes) == 0 {
@@ -156,6 +190,9 @@ func (r *Refresher) refreshPending(ctx context.Context) error {
 	err := r.Refresh(ctx, minutes)
 	if err != nil {
 		r.mu.Lock()
+		if len(r.pending) == 0 || since.Before(r.since) {
+			r.since = since
+		}
 		for _, m := range minutes {
 			r.pending[m] = struct{}{}
 		}

@@ -32,6 +32,7 @@ func TestSinkCrashBetweenInsertAndAck(t *testing.T) {
 	h := newHarness(t)
 	h.shortenAckWait()
 	h.stopMerges()
+	h.fixedBatches()
 	ids := eventIDs("crash", 1000)
 	require.NoError(t, h.publishAsync(ids))
 
@@ -90,6 +91,7 @@ func TestSinkReplicas(t *testing.T) {
 				h.shortenAckWait()
 			}
 			h.stopMerges()
+			h.fixedBatches()
 			ids := eventIDs("replica", 4000)
 
 			var aBatches atomic.Int32
@@ -150,6 +152,11 @@ func (h *harness) stopMerges() {
 	h.exec("SYSTEM STOP MERGES verifications")
 	h.exec("SYSTEM STOP MERGES usage")
 }
+
+// fixedBatches stops batches from growing beyond BatchSize while the one
+// before them is inserted, so that the batch the crash hook counts to
+// exists and holds BatchSize events.
+func (h *harness) fixedBatches() { h.cfg.MaxBatchSize = h.cfg.BatchSize }
 
 // shortenAckWait sets the consumer's AckWait to testAckWait.
 func (h *harness) shortenAckWait() {

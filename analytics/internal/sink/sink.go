@@ -1,18 +1,37 @@
 // Package sink moves events from the JetStream events stream into
 // ClickHouse, in batches, at least once.
 //
-// The sink fetches from a durable pull consumer and gathers decoded events
-// into a batch, which it inserts once it holds BatchSize events or its first
-// event is FlushInterval old. Messages are acknowledged only after the
-// insert succeeded. A failed insert is retried with exponential backoff,
-// holding the batch (and fetching nothing more) and telling the server the
-// messages are still in progress, so nothing is lost or redelivered while
-// ClickHouse is away. A message that cannot be decoded is poison: it is
-// terminated at once and logged, and never holds up the events behind it.
+// The sink is a pipeline of three goroutines, so that fetching, inserting
+// and acknowledging overlap instead of taking turns:
 //
-// An event may still be stored twice (an ack lost on the way, a batch
-// retried after a partial insert); the tables collapse copies (see package
-// chstore).
+//   - collect fetches from a durable pull consumer, decodes, and gathers
+//     events into a batch, which is due once it holds BatchSize events or
+//     its first event is FlushInterval old. A due batch goes to the
+//     inserter as soon as the inserter is free; while it is busy, collect
+//     keeps adding whatever the stream already holds, up to MaxBatchSize.
+//     So under a light load batches are small and flushed on time, and
+//     behind a backlog they grow to what the insert rate allows, because
+//     ClickHouse pays a fixed cost per insert (a new part): 100,000 rows go
+//     in several times faster than ten inserts of 10,000.
+//   - store inserts one batch at a time, in fetch order, retrying a failed
+//     insert with exponential backoff while holding the batch (telling the
+//     server the messages are still in progress), so nothing is lost or
+//     redelivered while ClickHouse is away. Collect then holds at most one
+//     more batch, which it keeps in progress the same way, and fetches
+//     nothing further.
+//   - ack acknowledges each message of a stored batch. Messages are
+//     acknowledged only after their insert succeeded. Every message is
+//     acknowledged on its own: AckAll would also acknowledge messages
+//     another replica holds on the same consumer and has not stored yet.
+//
+// A message that cannot be decoded is poison: it is terminated at once and
+// logged, and never holds up the events behind it.
+//
+// An event may still be stored twice (an ack lost on the way, a process
+// killed between an insert and its acks, a batch retried after a partial
+// insert); the tables collapse copies (see package chstore), so batches
+// need not be deterministic and may differ in size from one delivery to
+// the next.
 package sink
 
 import (
@@ -26,10 +45,16 @@ import (
 	"github.com/ocrstack/ocrstack/analytics/internal/events"
 )
 
-// ErrNotFlushed is returned by Run when the last batch could not be stored
-// before the shutdown deadline. Its messages were handed back to the server
-// for redelivery, so nothing is lost.
+// ErrNotFlushed is returned by Run when the batches in hand could not be
+// stored before the shutdown deadline. Their messages were handed back to
+// the server for redelivery, so nothing is lost.
 var ErrNotFlushed = errors.New("last batch not stored")
+
+// DefaultMaxBatchSize is the default for Config.MaxBatchSize: the largest
+// batch gathered behind a backlog. With two batches in flight per replica
+// (one inserted, one gathered) it stays well inside the consumer's
+// MaxAckPending (streams.MaxAckPending).
+const DefaultMaxBatchSize = 50_000
 
 // Inserter stores a batch durably; inserting the same batch again must be
 // harmless.
@@ -40,6 +65,7 @@ type Inserter interface {
 // Fetcher is the part of a JetStream pull consumer the sink uses.
 type Fetcher interface {
 	Fetch(batch int, opts ...jetstream.FetchOpt) (jetstream.MessageBatch, error)
+	FetchNoWait(batch int) (jetstream.MessageBatch, error)
 }
 
 // Config holds a Sink's dependencies and settings. Zero durations take the
@@ -48,20 +74,32 @@ type Config struct {
 	Consumer Fetcher
 	Store    Inserter
 	Logger   *slog.Logger
-	// BatchSize is the most events inserted at once; at least 1, and at
-	// most the consumer's MaxAckPending.
+	// BatchSize is the events at which a batch is due; at least 1.
 	BatchSize int
-	// FlushInterval is how long the first event of a batch may wait.
-	// Default 1 s; keep it well below the consumer's AckWait.
+	// MaxBatchSize is the most events a batch grows to while the previous
+	// one is being inserted; at least BatchSize. Zero means
+	// max(BatchSize, DefaultMaxBatchSize).
+	MaxBatchSize int
+	// FlushInterval is how long the first event of a batch may wait before
+	// the batch is due. Default 1 s; keep it well below the consumer's
+	// AckWait.
 	FlushInterval time.Duration
 	// InsertTimeout bounds one insert attempt. Default 30 s.
 	InsertTimeout time.Duration
 	// RetryMin and RetryMax bound the wait between insert attempts, which
 	// doubles after each failure. Defaults 500 ms and 20 s.
 	RetryMin, RetryMax time.Duration
+	// HoldRefresh is how often a batch waiting for the inserter has its
+	// messages marked in progress, restarting their AckWait. Default 10 s;
+	// keep it well below the consumer's AckWait.
+	HoldRefresh time.Duration
 	// ShutdownTimeout bounds the final flush after Run's context ends.
 	// Default 10 s.
 	ShutdownTimeout time.Duration
+	// Backlog, when set, is told after each fetch whether at least
+	// BatchSize more events wait in the stream (the rollup refresher backs
+	// off while they do). It is called from the collecting goroutine.
+	Backlog func(backlog bool)
 	// Now tells the time; nil means time.Now.
 	Now func() time.Time
 	// Metrics records batches stored and insert failures; nil records
@@ -69,14 +107,14 @@ type Config struct {
 	Metrics *Metrics
 }
 
-// Sink is the consumer loop. It is not safe for concurrent use: one
-// goroutine calls Run.
+// Sink is the consumer pipeline. It is not safe for concurrent use: one
+// goroutine calls Run, once.
 type Sink struct {
-	cfg   Config
-	log   *slog.Logger
-	msgs  []jetstream.Msg
-	batch events.Batch
-	first time.Time // when the batch's first event arrived
+	cfg Config
+	log *slog.Logger
+
+	// free holds emptied batches for collect to reuse.
+	free chan *batch
 
 	fetchFailing bool // a fetch error was logged and no fetch succeeded since
 
@@ -98,57 +136,78 @@ func New(cfg Config) *Sink {
 	def(&cfg.InsertTimeout, 30*time.Second)
 	def(&cfg.RetryMin, 500*time.Millisecond)
 	def(&cfg.RetryMax, 20*time.Second)
+	def(&cfg.HoldRefresh, 10*time.Second)
 	def(&cfg.ShutdownTimeout, 10*time.Second)
 	cfg.BatchSize = max(cfg.BatchSize, 1)
+	if cfg.MaxBatchSize == 0 {
+		cfg.MaxBatchSize = DefaultMaxBatchSize
+	}
+	cfg.MaxBatchSize = max(cfg.MaxBatchSize, cfg.BatchSize)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Sink{cfg: cfg, log: cfg.Logger, msgs: make([]jetstream.Msg, 0, cfg.BatchSize)}
+	return &Sink{cfg: cfg, log: cfg.Logger, free: make(chan *batch, 4)}
 }
 
-// Run consumes until ctx ends, then stores and acknowledges the batch in
+// Run consumes until ctx ends, then stores and acknowledges the batches in
 // hand within ShutdownTimeout. It returns nil, or ErrNotFlushed.
 func (s *Sink) Run(ctx context.Context) error {
-	for ctx.Err() == nil {
-		s.fetch(ctx)
-		if s.due() {
-			// flush returns early only when ctx ends; the loop then stops
-			// and the final flush below tries again.
-			if err := s.flush(ctx); errors.Is(err, errCrashed) {
-				return err
-			}
+	collectCtx, stopCollect := context.WithCancel(ctx)
+	defer stopCollect()
+	batches := make(chan *batch) // unbuffered: a send succeeds only when store is free
+	go s.collect(collectCtx, batches)
+
+	acks := make(chan *batch, 1)
+	acked := make(chan struct{})
+	go func() {
+		defer close(acked)
+		for b := range acks {
+			s.settleAll(b, nil)
+			s.recycle(b)
+		}
+	}()
+
+	err := s.store(ctx, batches, acks)
+	close(acks)
+	if errors.Is(err, errCrashed) {
+		// A killed process settles nothing: drop what collect holds.
+		stopCollect()
+		for range batches {
 		}
 	}
-	return s.shutdown(ctx)
+	<-acked
+	return err
 }
 
-func (s *Sink) due() bool {
-	n := len(s.msgs)
-	return n >= s.cfg.BatchSize || (n > 0 && s.cfg.Now().Sub(s.first) >= s.cfg.FlushInterval)
+// batch is the unit that moves through the pipeline: messages and the
+// events decoded from them, in the same order.
+type batch struct {
+	msgs   []jetstream.Msg
+	events events.Batch
+	first  time.Time // when the first event arrived
 }
 
-func (s *Sink) shutdown(parent context.Context) error {
-	if len(s.msgs) == 0 {
-		return nil
+func (b *batch) len() int { return len(b.msgs) }
+
+// newBatch returns an empty batch, reusing one the pipeline is done with.
+func (s *Sink) newBatch() *batch {
+	select {
+	case b := <-s.free:
+		return b
+	default:
+		return &batch{}
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), s.cfg.ShutdownTimeout)
-	defer cancel()
-	if err := s.flush(ctx); err == nil || errors.Is(err, errCrashed) {
-		return err
-	}
-	n := len(s.msgs)
-	// Hand the messages back now rather than after AckWait, so that the
-	// next instance to fetch gets them at once.
-	s.settleAll(errShutdown)
-	s.reset()
-	s.log.Error("shutdown: last batch not stored, messages returned for redelivery", "events", n)
-	return ErrNotFlushed
 }
 
-func (s *Sink) reset() {
-	clear(s.msgs)
-	s.msgs = s.msgs[:0]
-	s.batch.Reset()
+// recycle empties b, keeping its memory, for newBatch.
+func (s *Sink) recycle(b *batch) {
+	clear(b.msgs)
+	b.msgs = b.msgs[:0]
+	b.events.Reset()
+	select {
+	case s.free <- b:
+	default:
+	}
 }
 
 // sleep waits d or until ctx ends, and reports whether it waited d.
