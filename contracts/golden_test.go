@@ -47,6 +47,7 @@ func TestGolden(t *testing.T) {
 			Roles:      []string{"admin"}, Permissions: []string{"ocr.run"},
 		}},
 		{"refund_request", &RefundRequest{KeyID: "key_3ZbV9", IdempotencyKey: "job_1", Reason: "job failed: UNREADABLE_IMAGE"}},
+		{"refund_request_by_key", &RefundRequest{Key: "ocr_3ZbV9xYz", IdempotencyKey: "job_2", Reason: "verification unanswered"}},
 		{"refund_response", &RefundResponse{Refunded: true, Credits: ptr(int64(100))}},
 		{"key_ref", &KeyRef{KeyID: "key_3ZbV9"}},
 		{"whoami_request", &WhoamiRequest{Key: "ocr_4XJ8s"}},

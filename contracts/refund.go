@@ -19,9 +19,22 @@ const RefundWindow = JobsMaxAge + time.Hour
 // an idempotency key that is unknown, older than RefundWindow, or whose
 // verification was denied (and so spent nothing) refunds nothing, without
 // an error. Rate-limit windows are not given back: the request was made.
+//
+// A refund of an idempotency key that no verification has charged yet
+// cancels it: keyservice remembers the key as refunded (as long as it
+// remembers a charge), and a verification that arrives later with it is
+// refused with CONFLICT and charges nothing. A caller whose verification
+// went unanswered (timed out, no responders, disconnected, INTERNAL) may
+// therefore refund it, naming the key itself (Key) since it never learnt
+// the key's id, and be sure the charge is undone whether or not the
+// verification had committed.
 type RefundRequest struct {
 	// KeyID is the key the verification answered with (VerifyKeyResponse.KeyID).
-	KeyID string `json:"keyId"`
+	// Exactly one of KeyID and Key is set.
+	KeyID string `json:"keyId,omitempty"`
+	// Key is the API key itself, as the verification sent it, for a caller
+	// that has no answer and so no key id. It is never logged.
+	Key string `json:"key,omitempty"`
 	// IdempotencyKey is the verification's (VerifyKeyRequest.IdempotencyKey),
 	// required, at most 256 characters.
 	IdempotencyKey string `json:"idempotencyKey"`

@@ -71,7 +71,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 		return err
 	}
 	defer opsSrv.Stop(log)
-	keys := keysclient.New(nc, cfg.CallTimeout)
+	keys := keysclient.New(nc, cfg.CallTimeout).WithLogger(log)
 	refunder := refunds.New(js, keys, log)
 	if err := refunder.Start(setupCtx); err != nil {
 		return err
@@ -146,6 +146,9 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 			log.Warn("callbacks shutdown", "err", err)
 		}
 	}
+	// Refunds of verifications that got no answer are sent before NATS
+	// is drained; any still failing when the bound runs out are logged.
+	keys.Close(shutCtx)
 	if err := nc.Drain(); err != nil {
 		log.Warn("drain", "err", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/keyservice/internal/config"
+	"github.com/ocrstack/ocrstack/keyservice/internal/events"
 	"github.com/ocrstack/ocrstack/keyservice/internal/service"
 	"github.com/ocrstack/ocrstack/keyservice/internal/store"
 	"github.com/ocrstack/ocrstack/keyservice/internal/streams"
@@ -48,11 +49,13 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 		return err
 	}
 	defer opsSrv.Stop(log)
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
-		log.Error("verification event not stored", "subject", m.Subject, "request_id", m.Header.Get(contracts.HeaderRequestID), "err", err)
-	}))
+	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
+	}
+	emitter, err := events.New(events.Config{Conn: nc, Logger: log, Registerer: reg, Namespace: "ocr_keyservice"})
+	if err != nil {
+		return err
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -63,7 +66,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	svc := service.New(service.Config{Store: st, JS: js, Logger: log, Metrics: metrics})
+	svc := service.New(service.Config{Store: st, Events: emitter, JS: js, Logger: log, Metrics: metrics})
 	m, err := svc.Register(nc)
 	if err != nil {
 		return fmt.Errorf("register service: %w", err)
@@ -81,11 +84,12 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	if err := st.Close(); err != nil {
 		log.Warn("stop watching keys", "err", err)
 	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(cfg.ShutdownTimeout):
-		log.Error("verification events still unacknowledged at shutdown", "pending", js.PublishAsyncPending())
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	if n := emitter.Drain(drainCtx); n > 0 {
+		log.Error("verification events lost at shutdown: not acknowledged in time", "pending", n)
 	}
+	cancelDrain()
+	emitter.Close()
 	if err := nc.Drain(); err != nil {
 		log.Warn("drain", "err", err)
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/ingress/internal/jobs"
+	"github.com/ocrstack/ocrstack/ingress/internal/jsetup"
 )
 
 // Delivery settings.
@@ -119,7 +120,12 @@ func ConsumerConfig() jetstream.ConsumerConfig {
 // Start creates or updates the consumer (the results stream must exist:
 // jobs.New creates it) and starts delivering.
 func (d *Deliverer) Start(ctx context.Context) error {
-	cons, err := d.cfg.JetStream.CreateOrUpdateConsumer(ctx, contracts.ResultsStream, ConsumerConfig())
+	// Retried on a lost reply: see package jsetup.
+	var cons jetstream.Consumer
+	err := jsetup.Retry(ctx, func(ctx context.Context) (err error) {
+		cons, err = d.cfg.JetStream.CreateOrUpdateConsumer(ctx, contracts.ResultsStream, ConsumerConfig())
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("create or update consumer %s: %w", contracts.CallbacksConsumer, err)
 	}

@@ -77,7 +77,10 @@ func (a *api) verifyFree(ctx context.Context, c *fiber.Ctx, key, route string) (
 }
 
 // verifyRequest sends req to keyservice, sets the rate-limit and credit
-// headers, and returns the verification when valid.
+// headers, and returns the verification when valid. A verification left
+// without an answer is refused here (503) and, when it has an idempotency
+// key, refunded by keysclient in the background, since it may have
+// charged anyway: the job it was to pay for never runs.
 func (a *api) verifyRequest(ctx context.Context, c *fiber.Ctx, req contracts.VerifyKeyRequest) (contracts.VerifyKeyResponse, error) {
 	v, err := a.cfg.Keys.Verify(callContext(ctx, c), req)
 	if errors.Is(err, keysclient.ErrUnavailable) {

@@ -1,4 +1,18 @@
 // Package keysclient calls keyservice over NATS request/reply.
+//
+// A verification that spends (one with an idempotency key, which names the
+// job it pays for) and goes unanswered may still have charged the key: its
+// commit can land while its answer is lost (a NATS restart, a keyservice
+// killed or timing out on the commit's ack). The caller then refuses the
+// request (503) and never runs the job, so Verify undoes the charge itself:
+// it sends keys.v1.refund naming the key and the idempotency key, in the
+// background, retried with backoff for up to five minutes. Keyservice
+// refunds the charge if the verification committed, and otherwise cancels
+// the idempotency key so that the verification, arriving late, charges
+// nothing (see contracts.RefundRequest). At most 10 000 such refunds wait
+// at a time; past that (keyservice gone for minutes under load) one is
+// logged and not sent. They live in memory: an ingress killed meanwhile
+// loses them.
 package keysclient
 
 import (
@@ -6,6 +20,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -17,24 +34,131 @@ import (
 // ErrUnavailable means no keyservice answered in time.
 var ErrUnavailable = errors.New("keyservice unavailable")
 
+// Bounds on undoing unanswered verifications.
+const (
+	// cancelFor is how long the refund of an unanswered verification is
+	// retried: far beyond a NATS or keyservice restart.
+	cancelFor = 5 * time.Minute
+	// maxCancels bounds the refunds of unanswered verifications waiting.
+	maxCancels = 10_000
+)
+
 // Client is a keyservice client.
 type Client struct {
 	nc      *nats.Conn
 	timeout time.Duration
+	log     *slog.Logger
+
+	// cancels counts the refunds of unanswered verifications in flight;
+	// cancelling tracks them for Close.
+	cancels    atomic.Int64
+	cancelling sync.WaitGroup
+	stop       chan struct{}
+	stopOnce   sync.Once
+	// cancelFor, minBackoff and maxBackoff shape their retries.
+	cancelFor, minBackoff, maxBackoff time.Duration
 }
 
 // New returns a client whose calls each wait at most timeout.
 func New(nc *nats.Conn, timeout time.Duration) *Client {
-	return &Client{nc: nc, timeout: timeout}
+	return &Client{nc: nc, timeout: timeout, log: slog.New(slog.DiscardHandler), stop: make(chan struct{}),
+		cancelFor: cancelFor, minBackoff: 200 * time.Millisecond, maxBackoff: 10 * time.Second}
+}
+
+// WithLogger makes c log the refunds of unanswered verifications that
+// fail for good on log.
+func (c *Client) WithLogger(log *slog.Logger) *Client {
+	c.log = log
+	return c
 }
 
 // Verify verifies a key. An outcome such as NOT_FOUND is a response, not an
 // error; errors are ErrUnavailable or a *contracts.Error from keyservice.
+//
+// When the verification has an idempotency key and fails without a
+// decided answer (ErrUnavailable, or INTERNAL or TIMEOUT from keyservice),
+// Verify also starts undoing whatever it may have charged: see the
+// package doc. The caller must treat such a verification as refused.
 func (c *Client) Verify(ctx context.Context, req contracts.VerifyKeyRequest) (contracts.VerifyKeyResponse, error) {
 	var resp contracts.VerifyKeyResponse
 	err := c.Call(ctx, contracts.SubjectKeysVerify, req, &resp)
+	if err != nil && req.IdempotencyKey != "" && undecided(err) {
+		c.cancel(ctx, req)
+	}
 	return resp, err
 }
+
+// undecided says whether a verification that failed with err may have
+// charged anyway.
+func undecided(err error) bool {
+	var ce *contracts.Error
+	if errors.As(err, &ce) {
+		return ce.Code == contracts.CodeInternal || ce.Code == contracts.CodeTimeout
+	}
+	return errors.Is(err, ErrUnavailable)
+}
+
+// cancel refunds the unanswered verification req in the background until
+// keyservice answers, for at most cancelFor.
+func (c *Client) cancel(ctx context.Context, req contracts.VerifyKeyRequest) {
+	requestID, _ := ctx.Value(requestIDKey{}).(string)
+	log := c.log.With("request_id", requestID, "job_id", req.IdempotencyKey)
+	if c.cancels.Add(1) > maxCancels {
+		c.cancels.Add(-1)
+		log.Error("unanswered verification not refunded: too many refunds waiting")
+		return
+	}
+	refund := contracts.RefundRequest{Key: req.Key, IdempotencyKey: req.IdempotencyKey, Reason: "verification unanswered"}
+	c.cancelling.Add(1)
+	go func() {
+		defer c.cancelling.Done()
+		defer c.cancels.Add(-1)
+		callCtx := WithRequestID(context.Background(), requestID)
+		deadline := time.Now().Add(c.cancelFor)
+		wait := c.minBackoff
+		for attempt := 1; ; attempt++ {
+			_, err := c.Refund(callCtx, refund)
+			var ce *contracts.Error
+			switch {
+			case err == nil:
+				return
+			case errors.As(err, &ce) && ce.Code == contracts.CodeBadRequest:
+				log.Error("unanswered verification not refunded: refused", "err", err)
+				return
+			case time.Now().Add(wait).After(deadline):
+				log.Error("unanswered verification not refunded: keyservice unavailable", "attempts", attempt, "err", err)
+				return
+			}
+			select {
+			case <-time.After(wait):
+			case <-c.stop:
+				log.Error("unanswered verification not refunded: shutting down", "attempts", attempt)
+				return
+			}
+			wait = min(2*wait, c.maxBackoff)
+		}
+	}()
+}
+
+// Close waits until the refunds of unanswered verifications are answered,
+// or ctx ends, then abandons the rest. The Client may not be used after.
+func (c *Client) Close(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		c.cancelling.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		c.stopOnce.Do(func() { close(c.stop) })
+		<-done
+	}
+}
+
+// Cancelling is the number of refunds of unanswered verifications waiting
+// to be answered.
+func (c *Client) Cancelling() int { return int(c.cancels.Load()) }
 
 // Refund gives back the credits that the VALID verification of key
 // req.KeyID made with idempotency key req.IdempotencyKey (the job id the

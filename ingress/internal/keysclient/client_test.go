@@ -87,3 +87,88 @@ func TestRefund(t *testing.T) {
 	ten := int64(10)
 	require.Equal(t, contracts.RefundResponse{Refunded: true, Credits: &ten}, got)
 }
+
+// keyservice answers verifications on nc as told by verify (nil: no
+// answer), and refunds by failing the first failRefunds with no answer;
+// it returns the refunds received.
+func stubKeyservice(t *testing.T, nc *nats.Conn, verify func(m *nats.Msg), failRefunds int) chan contracts.RefundRequest {
+	t.Helper()
+	refunds := make(chan contracts.RefundRequest, 16)
+	_, err := nc.Subscribe(contracts.SubjectKeysVerify, func(m *nats.Msg) {
+		if verify != nil {
+			verify(m)
+		}
+	})
+	require.NoError(t, err)
+	n := 0
+	_, err = nc.Subscribe(contracts.SubjectKeysRefund, func(m *nats.Msg) {
+		if n++; n <= failRefunds {
+			return
+		}
+		var r contracts.RefundRequest
+		require.NoError(t, json.Unmarshal(m.Data, &r))
+		refunds <- r
+		_ = m.Respond([]byte(`{"refunded":true}`))
+	})
+	require.NoError(t, err)
+	require.NoError(t, nc.Flush())
+	return refunds
+}
+
+func errorReply(code contracts.Code) func(m *nats.Msg) {
+	return func(m *nats.Msg) {
+		out := nats.NewMsg(m.Reply)
+		out.Header.Set(micro.ErrorHeader, "x")
+		out.Header.Set(micro.ErrorCodeHeader, string(code))
+		_ = m.RespondMsg(out)
+	}
+}
+
+// TestVerifyUnansweredIsRefunded checks that a spending verification left
+// without a decided answer (no answer in time, INTERNAL, TIMEOUT) is
+// refunded by key and idempotency key, retried until keyservice answers,
+// while one refused for its input, one answered, and one without an
+// idempotency key are not.
+func TestVerifyUnansweredIsRefunded(t *testing.T) {
+	cases := []struct {
+		name        string
+		verify      func(m *nats.Msg)
+		idem        string
+		failRefunds int
+		wantRefund  bool
+	}{
+		{"verify times out", nil, "job_1", 2, true},
+		{"keyservice INTERNAL", errorReply(contracts.CodeInternal), "job_2", 0, true},
+		{"keyservice TIMEOUT", errorReply(contracts.CodeTimeout), "job_3", 0, true},
+		{"bad request", errorReply(contracts.CodeBadRequest), "job_4", 0, false},
+		{"answered", func(m *nats.Msg) { _ = m.Respond([]byte(`{"valid":true,"code":"VALID"}`)) }, "job_5", 0, false},
+		{"no idempotency key", nil, "", 0, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			nc := startNATS(t)
+			refunds := stubKeyservice(t, nc, tc.verify, tc.failRefunds)
+			c := New(nc, 100*time.Millisecond)
+			c.minBackoff = 10 * time.Millisecond
+			ctx := WithRequestID(context.Background(), "req_1")
+			_, err := c.Verify(ctx, contracts.VerifyKeyRequest{Key: "ocr_secret", IdempotencyKey: tc.idem})
+			if !tc.wantRefund {
+				closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				c.Close(closeCtx)
+				require.Empty(t, refunds)
+				return
+			}
+			require.Error(t, err)
+			select {
+			case r := <-refunds:
+				require.Equal(t, contracts.RefundRequest{Key: "ocr_secret", IdempotencyKey: tc.idem, Reason: "verification unanswered"}, r)
+			case <-time.After(10 * time.Second):
+				t.Fatal("no refund")
+			}
+			require.Eventually(t, func() bool { return c.Cancelling() == 0 }, 5*time.Second, 10*time.Millisecond)
+			c.Close(context.Background())
+			require.Empty(t, refunds, "refunded more than once")
+		})
+	}
+}

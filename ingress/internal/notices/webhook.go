@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/ingress/internal/callback"
+	"github.com/ocrstack/ocrstack/ingress/internal/jsetup"
 )
 
 // Delivery settings of the webhook.
@@ -60,10 +61,16 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 // Start creates or updates the durable consumer on the events stream (it
 // must exist: jobs.New creates it) and starts delivering.
 func (w *Webhook) Start(ctx context.Context) error {
-	cons, err := w.cfg.JetStream.CreateOrUpdateConsumer(ctx, contracts.EventsStream, jetstream.ConsumerConfig{
+	cfg := jetstream.ConsumerConfig{
 		Durable: ConsumerName, Description: "ingress replicas delivering notices to the webhook",
 		FilterSubject: contracts.SubjectEventsNotice, DeliverPolicy: jetstream.DeliverNewPolicy,
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: 3 * attemptTimeout, MaxDeliver: MaxDeliver, MaxAckPending: 256,
+	}
+	// Retried on a lost reply: see package jsetup.
+	var cons jetstream.Consumer
+	err := jsetup.Retry(ctx, func(ctx context.Context) (err error) {
+		cons, err = w.cfg.JetStream.CreateOrUpdateConsumer(ctx, contracts.EventsStream, cfg)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("create or update consumer %s: %w", ConsumerName, err)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ingress/internal/jsetup"
 )
 
 // Keys refunds through keyservice (keysclient.Client does).
@@ -70,7 +71,12 @@ func New(js jetstream.JetStream, keys Keys, log *slog.Logger) *Refunder {
 // Start creates or updates the consumer on the events stream (which must
 // exist) and starts refunding.
 func (r *Refunder) Start(ctx context.Context) error {
-	cons, err := r.js.CreateOrUpdateConsumer(ctx, contracts.EventsStream, ConsumerConfig())
+	// Retried on a lost reply: see package jsetup.
+	var cons jetstream.Consumer
+	err := jsetup.Retry(ctx, func(ctx context.Context) (err error) {
+		cons, err = r.js.CreateOrUpdateConsumer(ctx, contracts.EventsStream, ConsumerConfig())
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("create or update consumer %s: %w", Durable, err)
 	}

@@ -21,8 +21,14 @@ func TestListKeysPaging(t *testing.T) {
 	var mu sync.Mutex
 	all, owned := map[string]bool{}, map[string]bool{}
 	var wg sync.WaitGroup
+	// Concurrent creates, at most 16 at a time: each waits at most 5 s for
+	// its answer, which 260 at once miss on a loaded 2-core machine (every
+	// create is a few writes on one server).
+	slots := make(chan struct{}, 16)
 	for i := range 260 {
 		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
 			req := contracts.CreateKeyRequest{APIID: "api_list", Name: fmt.Sprint(i)}
 			if i >= 250 {
 				req.APIID = "api_other"

@@ -12,6 +12,7 @@ import (
 const (
 	outcomeBadRequest = "BAD_REQUEST" // refused before the key was looked up
 	outcomeError      = "ERROR"       // storage failure: the caller got INTERNAL
+	outcomeCancelled  = "CANCELLED"   // its idempotency key was refunded first: CONFLICT
 )
 
 // maxLimitLabels bounds the distinct rate-limit names (and standalone
@@ -24,7 +25,8 @@ const maxLimitLabels = 64
 // nothing, so tests that do not look at metrics need none.
 type Metrics struct {
 	// verifications counts verifications by outcome: a contracts.Verify*
-	// code, BAD_REQUEST or ERROR.
+	// code, BAD_REQUEST, CANCELLED (refused: a refund cancelled its
+	// idempotency key first) or ERROR.
 	verifications *prometheus.CounterVec
 	// verifyDuration is the time from a verify request's arrival to its
 	// answer, in seconds.
@@ -53,7 +55,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ocr_keyservice_verifications_total",
-			Help: "Key verifications by outcome (a verify code such as VALID or RATE_LIMITED, BAD_REQUEST, or ERROR).",
+			Help: "Key verifications by outcome (a verify code such as VALID or RATE_LIMITED, BAD_REQUEST, CANCELLED, or ERROR).",
 		}, []string{"outcome"}),
 		verifyDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "ocr_keyservice_verify_duration_seconds",

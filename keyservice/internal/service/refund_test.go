@@ -45,6 +45,9 @@ func TestRefund(t *testing.T) {
 		wantRefunded bool
 		// wantLeft is the key's balance after the step.
 		wantLeft int64
+		// wantCancel: a refund of an idempotency key nothing charged writes
+		// one entry, the record that cancels it, and nothing else.
+		wantCancel bool
 	}
 	steps := []step{
 		{name: "spend", verify: true, idem: "job_1", cost: 3, wantCredits: ptr[int64](7), wantRLLeft: 99, wantLeft: 7},
@@ -53,7 +56,7 @@ func TestRefund(t *testing.T) {
 		{name: "retry replays the first answer", verify: true, idem: "job_1", cost: 3, wantCredits: ptr[int64](7), wantRLLeft: 99, wantLeft: 10},
 		{name: "refund after the replay refunds nothing", idem: "job_1", wantLeft: 10},
 		{name: "next verification sees the credits", verify: true, idem: "job_2", cost: 10, wantCredits: ptr[int64](0), wantRLLeft: 98, wantLeft: 0},
-		{name: "unknown idempotency key", idem: "job_nope", wantLeft: 0},
+		{name: "unknown idempotency key", idem: "job_nope", wantLeft: 0, wantCancel: true},
 		{name: "unknown key", keyID: "key_nope", idem: "job_2", wantLeft: 0},
 		{name: "refund of the other verification", idem: "job_2", wantRefunded: true, wantCredits: ptr[int64](10), wantLeft: 10},
 	}
@@ -67,8 +70,11 @@ func TestRefund(t *testing.T) {
 			before := f.lastSeqs(t)
 			got := f.refund(t, cmpOr(s.keyID, created.KeyID), s.idem)
 			require.Equal(t, contracts.RefundResponse{Refunded: s.wantRefunded, Credits: s.wantCredits}, got, s.name)
-			if !s.wantRefunded {
-				require.Equal(t, before, f.lastSeqs(t), "%s: a refund of nothing wrote", s.name)
+			switch after := f.lastSeqs(t); {
+			case s.wantCancel:
+				require.Equal(t, [2]uint64{before[0], before[1] + 1}, after, "%s: a cancel writes its record only", s.name)
+			case !s.wantRefunded:
+				require.Equal(t, before, after, "%s: a refund of nothing wrote", s.name)
 			}
 		}
 		require.Equal(t, s.wantLeft, f.credits(t, created.KeyID), s.name)
@@ -83,7 +89,10 @@ func cmpOr(a, b string) string {
 }
 
 // TestRefundDenied checks that a denied verification, which spent
-// nothing, has nothing to refund, and that the refund writes nothing.
+// nothing, has nothing to refund: the refund writes nothing but the record
+// cancelling its idempotency key (keyservice cannot tell a denied
+// verification from one not made yet), and a retry of the verification
+// with that key is then refused without spending.
 func TestRefundDenied(t *testing.T) {
 	f := start(t, 1)
 	off := false
@@ -108,7 +117,10 @@ func TestRefundDenied(t *testing.T) {
 			require.Equal(t, tc.wantCode, f.verifyReq(t, r).Code)
 			before := f.lastSeqs(t)
 			require.Equal(t, contracts.RefundResponse{}, f.refund(t, created.KeyID, "job_d"))
-			require.Equal(t, before, f.lastSeqs(t), "a refund of nothing wrote")
+			require.Equal(t, [2]uint64{before[0], before[1] + 1}, f.lastSeqs(t), "a refund of nothing wrote more than its cancel record")
+			require.Equal(t, tc.create.Credits.Remaining, f.credits(t, created.KeyID))
+			code, _ := f.call(t, contracts.SubjectKeysVerify, r, &contracts.VerifyKeyResponse{})
+			require.Equal(t, string(contracts.CodeConflict), code)
 			require.Equal(t, tc.create.Credits.Remaining, f.credits(t, created.KeyID))
 		})
 	}
@@ -125,6 +137,7 @@ func TestRefundRejectsBadInput(t *testing.T) {
 			"keyId: required, 1 to 64 characters of A-Z a-z 0-9 _; idempotencyKey: required, at most 256 characters; reason: at most 256 characters"},
 		{"idempotency key too long", `{"keyId":"key_1","idempotencyKey":"` + fmt.Sprintf("%0257d", 0) + `"}`, "idempotencyKey: required, at most 256"},
 		{"unknown field", `{"keyId":"key_1","idempotencyKey":"j","cost":1}`, `unknown field "cost"`},
+		{"key and key id", `{"keyId":"key_1","key":"ocr_1","idempotencyKey":"j"}`, "keyId, key: set exactly one"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -257,4 +270,103 @@ func TestRefundRerolledKey(t *testing.T) {
 	fresh := must[contracts.CreateKeyResponse](t, f, contracts.SubjectKeysReroll, contracts.RerollKeyRequest{KeyID: created.KeyID, Expiration: 3_600_000})
 	require.Equal(t, contracts.RefundResponse{Refunded: true, Credits: ptr[int64](10)}, f.refund(t, created.KeyID, "job_1"))
 	require.Equal(t, int64(10), f.credits(t, fresh.KeyID))
+}
+
+// refundByKey sends a refund naming the key itself, as a caller whose
+// verification went unanswered does.
+func (f *fixture) refundByKey(t testing.TB, key, idem string) contracts.RefundResponse {
+	t.Helper()
+	return must[contracts.RefundResponse](t, f, contracts.SubjectKeysRefund, contracts.RefundRequest{Key: key, IdempotencyKey: idem, Reason: "test"})
+}
+
+// TestRefundByKey checks the refund of a verification whose answer was
+// lost, which names the key rather than its id, both ways round: after
+// the verification committed, it gives the charge back once; before, it
+// cancels the idempotency key, so the verification arriving later is
+// refused with CONFLICT, spends nothing and emits no event, and stays
+// refused when retried; a malformed or unknown key refunds nothing.
+func TestRefundByKey(t *testing.T) {
+	f := start(t, 1)
+	created := f.create(t, contracts.CreateKeyRequest{APIID: "api_test", Credits: &contracts.Credits{Remaining: 10}})
+	verify := func(idem string) (string, contracts.VerifyKeyResponse) {
+		var resp contracts.VerifyKeyResponse
+		code, _ := f.call(t, contracts.SubjectKeysVerify, contracts.VerifyKeyRequest{Key: created.Key, IdempotencyKey: idem,
+			RequestID: idem, Credits: &contracts.VerifyCredits{Cost: 2}}, &resp)
+		return code, resp
+	}
+
+	// After the commit.
+	code, got := verify("job_after")
+	require.Empty(t, code)
+	require.Equal(t, int64(8), *got.Credits)
+	require.Equal(t, contracts.RefundResponse{Refunded: true, Credits: ptr[int64](10)}, f.refundByKey(t, created.Key, "job_after"))
+	require.Equal(t, contracts.RefundResponse{}, f.refundByKey(t, created.Key, "job_after"))
+	require.Equal(t, int64(10), f.credits(t, created.KeyID))
+
+	// Before the commit.
+	require.Equal(t, contracts.RefundResponse{}, f.refundByKey(t, created.Key, "job_before"))
+	for range 2 {
+		code, _ = verify("job_before")
+		require.Equal(t, string(contracts.CodeConflict), code)
+		require.Equal(t, int64(10), f.credits(t, created.KeyID))
+	}
+	require.Equal(t, contracts.RefundResponse{}, f.refundByKey(t, created.Key, "job_before"), "a cancelled key has nothing to refund")
+	require.Equal(t, contracts.RefundResponse{}, f.refund(t, created.KeyID, "job_before"))
+	code, got = verify("job_next")
+	require.Empty(t, code)
+	require.Equal(t, int64(8), *got.Credits)
+	evs := f.events(t, 2)
+	require.Len(t, evs, 2, "the refused verification emitted an event")
+	require.Equal(t, []string{"job_after", "job_next"}, []string{evs[0].RequestID, evs[1].RequestID})
+
+	// Keys that name nothing.
+	before := f.lastSeqs(t)
+	for _, key := range []string{"not a key", "ocr_3ZbV9xYzUnknownKeyOfTheRightShape1234"} {
+		require.Equal(t, contracts.RefundResponse{}, f.refundByKey(t, key, "job_x"))
+	}
+	require.Equal(t, before, f.lastSeqs(t))
+}
+
+// TestRefundVerifyRace races, on two replicas, a verification and a
+// refund naming the key under each of 20 idempotency keys, with retried
+// refunds on top: whichever lands first, every charge is undone exactly
+// once (admitted verifications equal refunded ones, the balance is back
+// where it started) and no verification is charged after its refund.
+func TestRefundVerifyRace(t *testing.T) {
+	f := start(t, 2)
+	created := f.create(t, contracts.CreateKeyRequest{APIID: "api_test", Credits: &contracts.Credits{Remaining: 100}})
+	var valid, cancelled, refunded atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 20 {
+		idem := fmt.Sprint("job_", i)
+		wg.Go(func() {
+			var resp contracts.VerifyKeyResponse
+			code, desc := f.call(t, contracts.SubjectKeysVerify, contracts.VerifyKeyRequest{Key: created.Key, IdempotencyKey: idem, RequestID: idem}, &resp)
+			switch {
+			case code == "" && resp.Code == contracts.VerifyValid:
+				valid.Add(1)
+			case code == string(contracts.CodeConflict):
+				cancelled.Add(1)
+			default:
+				t.Errorf("verify %s: code %q %q, outcome %s", idem, code, desc, resp.Code)
+			}
+		})
+		for range 2 {
+			wg.Go(func() {
+				if f.refundByKey(t, created.Key, idem).Refunded {
+					refunded.Add(1)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for i := range 20 { // refunds that came after their verification
+		if f.refundByKey(t, created.Key, fmt.Sprint("job_", i)).Refunded {
+			refunded.Add(1)
+		}
+	}
+	t.Logf("%d verifications charged and refunded, %d cancelled first", valid.Load(), cancelled.Load())
+	require.Equal(t, int64(20), valid.Load()+cancelled.Load())
+	require.Equal(t, valid.Load(), refunded.Load())
+	require.Equal(t, int64(100), f.credits(t, created.KeyID))
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/keyservice/internal/events"
 	"github.com/ocrstack/ocrstack/keyservice/internal/store"
 )
 
@@ -37,7 +38,10 @@ const Version = "0.2.0"
 
 // Config holds a Service's dependencies.
 type Config struct {
-	Store  *store.Store
+	Store *store.Store
+	// Events publishes the verification events (events.Emitter does); nil
+	// means an events.Emitter of its own on JS's connection.
+	Events Events
 	JS     jetstream.JetStream
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -50,6 +54,13 @@ type Config struct {
 	// Metrics records verification outcomes and decisions; nil records
 	// nothing.
 	Metrics *Metrics
+}
+
+// Events publishes events until the stream has them.
+type Events interface {
+	// Emit publishes data on subject with header, which carries the
+	// event's Nats-Msg-Id, without waiting on NATS.
+	Emit(subject string, data []byte, header nats.Header) error
 }
 
 // Service handles keyservice's requests. Management handlers answer
@@ -75,6 +86,11 @@ type Service struct {
 
 // New returns a Service.
 func New(cfg Config) *Service {
+	if cfg.Events == nil && cfg.JS != nil {
+		if e, err := events.New(events.Config{Conn: cfg.JS.Conn(), Logger: cfg.Logger}); err == nil {
+			cfg.Events = e
+		}
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

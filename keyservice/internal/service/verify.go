@@ -52,6 +52,11 @@ func (s *Service) handleVerify(req micro.Request) {
 	}
 	now := s.cfg.Now().UnixMilli()
 	resp, v, err := s.verify(ctx, vr, now)
+	if errors.Is(err, store.ErrCancelled) {
+		outcome = outcomeCancelled
+		s.fail(ctx, req, contracts.CodeConflict, "idempotencyKey: a refund cancelled this idempotency key before any verification charged it; nothing was spent; verify with a new idempotency key")
+		return
+	}
 	if err != nil {
 		outcome = outcomeError
 		s.failWith(ctx, req, err)
@@ -162,8 +167,8 @@ func (s *Service) verify(ctx context.Context, r verifyRequest, now int64) (contr
 	return resp, v, nil
 }
 
-// emit publishes an event asynchronously; the JetStream context's error
-// handler logs a publish that is not acknowledged.
+// emit hands an event to Events, which publishes it until the stream
+// acknowledges it (see package events).
 func (s *Service) emit(ctx context.Context, ev contracts.VerificationEvent) {
 	b, err := json.Marshal(ev)
 	if err != nil {
@@ -175,7 +180,10 @@ func (s *Service) emit(ctx context.Context, ev contracts.VerificationEvent) {
 	if ev.RequestID != "" {
 		msg.Header.Set(contracts.HeaderRequestID, ev.RequestID)
 	}
-	if _, err := s.cfg.JS.PublishMsgAsync(msg); err != nil {
+	if s.cfg.Events == nil {
+		return
+	}
+	if err := s.cfg.Events.Emit(msg.Subject, msg.Data, msg.Header); err != nil {
 		s.log(ctx).Error("publish verification event", "key_id", ev.KeyID, "err", err)
 	}
 }

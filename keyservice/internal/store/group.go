@@ -155,6 +155,14 @@ func (s *Store) decideGroup(home string, group []*ask) {
 			seq, err := s.state.commitSeq(ctx, ws...)
 			if errors.Is(err, errRevision) {
 				fromCache = false
+				// The records this commit expected may be what changed (a
+				// refund cancelled one, another replica wrote one): read
+				// them again, with those never read.
+				for _, w := range ws {
+					if w.key != home {
+						delete(seen, w.key)
+					}
+				}
 				if err := s.readSeen(ctx, group, seen); err != nil {
 					return err
 				}

@@ -15,6 +15,10 @@ import (
 type Refunded struct {
 	// Refunded is true for the one Refund that settled the verification.
 	Refunded bool
+	// Cancelled is true for the one Refund that settled an idempotency key
+	// no verification had charged: a later verification with it is refused
+	// (ErrCancelled) and charges nothing.
+	Cancelled bool
 	// Record is the key refunded, when it was found.
 	Record Record
 	// Credits is the key's balance after the refund; nil when unlimited or
@@ -35,13 +39,24 @@ type Refunded struct {
 // verification's first answer within SeenWindow: a refunded verification
 // is not spent again by its retry.
 //
-// Nothing is refunded, without an error, when the key is gone, when no
-// spending verification with req is remembered (never made, denied, which
-// spends nothing, or older than contracts.RefundWindow), or when it was
-// made before records carried their cost. What no longer applies is not
-// given back, though the refund still settles the verification: identity
-// credits when the key moved to another Doc since, credits now unlimited,
-// and credits that a replace refill has restored since the charge.
+// When no idempotency record of req exists, Refund writes one that
+// cancels it (Seen.Cancelled, kept keepSeen like any record), only if
+// still absent. That is what makes a refund of a verification whose
+// answer was lost exact: its commit either landed before (the record
+// exists, and is refunded as above) or lands after, when its
+// compare-and-set on the absent record fails, the group re-reads the
+// record and refuses the verification with ErrCancelled, spending
+// nothing. A late verification gets an error rather than a replay because
+// its caller has given up on it, and any other caller must not be let
+// through for free.
+//
+// Nothing is refunded, without an error, when the key is gone, when the
+// spending verification with req is older than contracts.RefundWindow, was
+// denied (which spends nothing), was cancelled, or was made before records
+// carried their cost. What no longer applies is not given back, though the
+// refund still settles the verification: identity credits when the key
+// moved to another Doc since, credits now unlimited, and credits that a
+// replace refill has restored since the charge.
 //
 // The write changes the Doc's revision, so any replica's cached copy
 // (group.go) fails its next compare-and-set and is read again; this
@@ -55,12 +70,40 @@ func (s *Store) Refund(ctx context.Context, keyID, req string, now int64) (Refun
 	if err != nil {
 		return Refunded{}, err
 	}
+	return s.refund(ctx, rec, req, now)
+}
+
+// RefundByHash is Refund of the key whose hash is given, for a caller that
+// never learnt the key's id because its verification went unanswered.
+func (s *Store) RefundByHash(ctx context.Context, hash, req string, now int64) (Refunded, error) {
+	rec, err := s.KeyByHash(ctx, hash, now)
+	if errors.Is(err, ErrNotFound) {
+		return Refunded{}, nil
+	}
+	if err != nil {
+		return Refunded{}, err
+	}
+	return s.refund(ctx, rec, req, now)
+}
+
+func (s *Store) refund(ctx context.Context, rec Record, req string, now int64) (Refunded, error) {
+	keyID := rec.KeyID
 	sid := rec.State()
 	pk := idempotencyKey(sid, req)
 	for range maxAttempts {
 		e, err := s.state.get(ctx, pk)
 		if err != nil {
 			return Refunded{}, err
+		}
+		if !e.live {
+			err := s.cancel(ctx, pk, e.rev, sid, req, now)
+			if errors.Is(err, errRevision) {
+				continue // a verification committed meanwhile: refund it
+			}
+			if err != nil {
+				return Refunded{}, err
+			}
+			return Refunded{Cancelled: true, Record: rec}, nil
 		}
 		seen, ok, err := refundable(e, now)
 		if err != nil || !ok {
@@ -106,6 +149,16 @@ func (s *Store) Refund(ctx context.Context, keyID, req string, now int64) (Refun
 	return Refunded{}, fmt.Errorf("refund %s: %w", keyID, ErrContention)
 }
 
+// cancel writes the idempotency record pk of req on state sid as
+// cancelled, if it is still at revision rev (absent).
+func (s *Store) cancel(ctx context.Context, pk string, rev uint64, sid, req string, now int64) error {
+	b, err := json.Marshal(Seen{State: sid, Request: requestKey(req), At: now, Cancelled: now})
+	if err != nil {
+		return fmt.Errorf("encode idempotency record: %w", err)
+	}
+	return s.state.commit(ctx, write{key: pk, value: b, rev: rev, ttl: keepSeen})
+}
+
 // refundKey returns the record of key keyID, or, for an old key rerolled
 // into another and still in its grace period, the new key's: both spend
 // from one budget, under one state id.
@@ -128,7 +181,7 @@ func refundable(e entry, now int64) (Seen, bool, error) {
 	if err := json.Unmarshal(e.value, &seen); err != nil {
 		return Seen{}, false, fmt.Errorf("%w: idempotency record: %v", ErrCorrupt, err)
 	}
-	ok := seen.Refunded == 0 && seen.Cost != nil && now-seen.At < contracts.RefundWindow.Milliseconds()
+	ok := seen.Refunded == 0 && seen.Cancelled == 0 && seen.Cost != nil && now-seen.At < contracts.RefundWindow.Milliseconds()
 	return seen, ok, nil
 }
 

@@ -78,6 +78,11 @@ type Seen struct {
 	Doc string `json:"d,omitempty"`
 	// Refunded is when the charge was given back (unix ms); 0 if never.
 	Refunded int64 `json:"x,omitempty"`
+	// Cancelled is when a refund settled the idempotency key before any
+	// verification charged it (unix ms); 0 if never. Such a record charged
+	// nothing (Cost is nil) and refuses every later verification with the
+	// key with ErrCancelled: see Refund.
+	Cancelled int64 `json:"z,omitempty"`
 }
 
 // seenLimit is a passed contracts.RatelimitResult in short JSON.

@@ -81,6 +81,9 @@ var (
 	ErrTooManyAliases = errors.New("too many rerolled keys still in their grace period")
 	// ErrUnlimited refuses to increment or decrement unlimited credits.
 	ErrUnlimited = errors.New("credits are unlimited")
+	// ErrCancelled refuses a verification whose idempotency key a refund
+	// settled before it was charged (see Refund); nothing is spent.
+	ErrCancelled = errors.New("idempotency key cancelled by a refund")
 )
 
 // maxAttempts bounds the compare-and-set retries of one operation.

@@ -144,7 +144,8 @@ func (s *Store) verifyAlone(ctx context.Context, a *ask) (Verification, error) {
 
 // replayOf reads an idempotency record: the outcome it remembers, and
 // whether it is still within SeenWindow at now (the record's own time
-// decides, by the service's clock; the TTL only clears it away later).
+// decides, by the service's clock; the TTL only clears it away later). A
+// record a refund cancelled is ErrCancelled.
 func replayOf(e entry, now int64) (limits.Outcome, bool, error) {
 	if !e.live {
 		return limits.Outcome{}, false, nil
@@ -152,6 +153,11 @@ func replayOf(e entry, now int64) (limits.Outcome, bool, error) {
 	var seen Seen
 	if err := json.Unmarshal(e.value, &seen); err != nil {
 		return limits.Outcome{}, false, fmt.Errorf("%w: idempotency record: %v", ErrCorrupt, err)
+	}
+	if seen.Cancelled != 0 {
+		// For as long as the record lives, not only SeenWindow: the
+		// verification it cancelled may be the one arriving late.
+		return limits.Outcome{}, false, ErrCancelled
 	}
 	if now-seen.At >= SeenWindow.Milliseconds() {
 		return limits.Outcome{}, false, nil

@@ -1,0 +1,144 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/keyservice/internal/events"
+	"github.com/ocrstack/ocrstack/keyservice/internal/store"
+	"github.com/ocrstack/ocrstack/keyservice/internal/streams"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// startServerAt runs a JetStream server on port with its store in dir.
+func startServerAt(t *testing.T, port int, dir string) *server.Server {
+	t.Helper()
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoSigs: true})
+	require.NoError(t, err)
+	srv.Start()
+	require.True(t, srv.ReadyForConnections(10*time.Second), "nats server did not start")
+	return srv
+}
+
+// TestEventsSurviveNATSRestart shuts the NATS server down and starts it
+// again (same port, same store) while verifications run, as `make chaos`
+// does: every verification keyservice decided has its event stored in the
+// events stream exactly once. Each verification is retried with its
+// idempotency key until answered, so a retry replays (and emits nothing)
+// rather than spends again.
+func TestEventsSurviveNATSRestart(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+	dir := t.TempDir()
+	srv := startServerAt(t, port, dir)
+	defer func() { srv.Shutdown() }()
+
+	connect := func() *nats.Conn {
+		nc, err := nats.Connect(srv.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+		require.NoError(t, err)
+		t.Cleanup(nc.Close)
+		return nc
+	}
+	nc := connect()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, streams.Ensure(ctx, js, contracts.EventsStreamSpec))
+	st, err := store.Open(ctx, js)
+	require.NoError(t, err)
+	emitter, err := events.New(events.Config{Conn: nc, AckTimeout: 2 * time.Second})
+	require.NoError(t, err)
+	svc := New(Config{Store: st, Events: emitter, JS: js, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	m, err := svc.Register(nc)
+	require.NoError(t, err)
+	defer func() { _ = m.Stop() }()
+
+	client := connect()
+	call := func(subject string, req, resp any) error {
+		b, _ := json.Marshal(req)
+		reply, err := client.Request(subject, b, 2*time.Second)
+		if err != nil {
+			return err
+		}
+		if code := reply.Header.Get("Nats-Service-Error-Code"); code != "" {
+			return errors.New(code)
+		}
+		return json.Unmarshal(reply.Data, resp)
+	}
+	var created contracts.CreateKeyResponse
+	require.NoError(t, call(contracts.SubjectKeysCreate, contracts.CreateKeyRequest{APIID: "api_test", Credits: &contracts.Credits{Remaining: 1_000_000}}, &created))
+
+	const workers, each = 8, 40
+	var wg sync.WaitGroup
+	var answered sync.Map
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				id := fmt.Sprintf("req_%d_%d", w, i)
+				for attempt := 0; ; attempt++ {
+					var resp contracts.VerifyKeyResponse
+					err := call(contracts.SubjectKeysVerify, contracts.VerifyKeyRequest{Key: created.Key, RequestID: id, IdempotencyKey: id}, &resp)
+					if err == nil && resp.Code == contracts.VerifyValid {
+						answered.Store(id, true)
+						break
+					}
+					if attempt > 600 {
+						t.Errorf("verify %s: never answered: %v", id, err)
+						return
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	}
+	// Restart NATS twice while they run.
+	for range 2 {
+		time.Sleep(300 * time.Millisecond)
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		time.Sleep(500 * time.Millisecond)
+		srv = startServerAt(t, port, dir)
+	}
+	wg.Wait()
+	drainCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	require.Zero(t, emitter.Drain(drainCtx), "events never acknowledged")
+
+	got := map[string]int{}
+	cons, err := js.OrderedConsumer(ctx, contracts.EventsStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{contracts.SubjectEventsVerification}})
+	require.NoError(t, err)
+	assert.Eventually(t, func() bool {
+		batch, err := cons.FetchNoWait(500)
+		if err != nil {
+			return false
+		}
+		for msg := range batch.Messages() {
+			var ev contracts.VerificationEvent
+			require.NoError(t, json.Unmarshal(msg.Data(), &ev))
+			got[ev.RequestID]++
+		}
+		return len(got) >= workers*each
+	}, 20*time.Second, 50*time.Millisecond)
+	require.Len(t, got, workers*each)
+	for id, n := range got {
+		require.Equal(t, 1, n, "events of %s", id)
+		_, ok := answered.Load(id)
+		require.True(t, ok, "an event of a verification never answered: %s", id)
+	}
+}
