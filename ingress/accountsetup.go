@@ -31,8 +31,9 @@ type accountParts struct {
 }
 
 // setupAccounts loads the plans file and builds the account service, the
-// low-credit notifier and, when configured, its webhook (not started).
-func setupAccounts(cfg config.Config, nc *nats.Conn, js jetstream.JetStream, keys accounts.Keys, log *slog.Logger) (accountParts, error) {
+// low-credit notifier (publishing through noticeEvents) and, when
+// configured, its webhook (not started).
+func setupAccounts(cfg config.Config, nc *nats.Conn, js jetstream.JetStream, keys accounts.Keys, noticeEvents notices.Events, log *slog.Logger) (accountParts, error) {
 	catalog, err := plans.Load(cfg.PlansFile)
 	if err != nil {
 		return accountParts{}, err
@@ -66,7 +67,7 @@ func setupAccounts(cfg config.Config, nc *nats.Conn, js jetstream.JetStream, key
 		err := analytics.Call(ctx, contracts.SubjectAnalyticsUsage, q, &s)
 		return s, err
 	}
-	p.notifier = notices.New(notices.Config{JetStream: js, Logger: log, Threshold: func(meta json.RawMessage) (int64, bool) {
+	p.notifier = notices.New(notices.Config{Events: noticeEvents, Logger: log, Threshold: func(meta json.RawMessage) (int64, bool) {
 		pl, ok := p.accounts.Plan(meta)
 		return pl.LowCreditThreshold, ok && pl.LowCreditThreshold > 0
 	}})

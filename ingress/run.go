@@ -22,6 +22,7 @@ import (
 	"github.com/ocrstack/ocrstack/ingress/internal/refunds"
 	"github.com/ocrstack/ocrstack/ingress/internal/workerinfo"
 	"github.com/ocrstack/ocrstack/ops"
+	"github.com/ocrstack/ocrstack/ops/emit"
 )
 
 // run serves HTTP until ctx is done, then stops taking requests, lets those
@@ -90,7 +91,14 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 			return err
 		}
 	}
-	acct, err := setupAccounts(cfg, nc, js, keys, log)
+	// Low-credit notices are kept until the events stream has them (see
+	// package ops/emit), and drained on shutdown before NATS is.
+	noticeEvents, err := emit.New(emit.Config{Conn: nc, Logger: log, Registerer: reg, Namespace: "ocr_ingress_notice"})
+	if err != nil {
+		return err
+	}
+	defer noticeEvents.Close()
+	acct, err := setupAccounts(cfg, nc, js, keys, noticeEvents, log)
 	if err != nil {
 		return err
 	}
@@ -146,8 +154,13 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 			log.Warn("callbacks shutdown", "err", err)
 		}
 	}
-	// Refunds of verifications that got no answer are sent before NATS
-	// is drained; any still failing when the bound runs out are logged.
+	// Notices not yet stored, and the background refunds (verifications
+	// that got no answer, jobs the queue would not take), are sent before
+	// NATS is drained; what is left when the bound runs out is logged.
+	if left := noticeEvents.Drain(shutCtx); left > 0 {
+		log.Error("low-credit notices lost at shutdown: not acknowledged in time", "pending", left)
+	}
+	noticeEvents.Close()
 	keys.Close(shutCtx)
 	if err := nc.Drain(); err != nil {
 		log.Warn("drain", "err", err)

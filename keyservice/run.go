@@ -12,11 +12,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/keyservice/internal/config"
-	"github.com/ocrstack/ocrstack/keyservice/internal/events"
 	"github.com/ocrstack/ocrstack/keyservice/internal/service"
 	"github.com/ocrstack/ocrstack/keyservice/internal/store"
 	"github.com/ocrstack/ocrstack/keyservice/internal/streams"
 	"github.com/ocrstack/ocrstack/ops"
+	"github.com/ocrstack/ocrstack/ops/emit"
 )
 
 // run starts keyservice and serves until ctx is done, then shuts down in
@@ -53,7 +53,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	emitter, err := events.New(events.Config{Conn: nc, Logger: log, Registerer: reg, Namespace: "ocr_keyservice"})
+	emitter, err := emit.New(emit.Config{Conn: nc, Logger: log, Registerer: reg, Namespace: "ocr_keyservice"})
 	if err != nil {
 		return err
 	}

@@ -24,8 +24,15 @@
 //     dependency is down, not only that one is.
 //   - NATS settings every service shares (nats.go): OCR_NATS_REPLICAS is
 //     parsed once here (ParseReplicas), and RedactURL hides the password
-//     of a NATS URL in every error and log line that shows one. ops does
-//     not import nats.go; each service applies the replicas itself.
+//     of a NATS URL in every error and log line that shows one. The root
+//     package ops does not import nats.go; each service applies the
+//     replicas itself.
+//   - Events without loss (package ops/emit): an Emitter keeps each event
+//     published to JetStream until the stream acknowledges it, retrying
+//     with the same Nats-Msg-Id across NATS restarts. keyservice's
+//     verification events and the ingress's low-credit notices need the
+//     same guarantee, so it lives here rather than in either; it is the
+//     one package of ops that imports nats.go.
 //   - Traces: W3C trace context (the traceparent header) is parsed, created
 //     and carried through NATS headers (trace.go) so that every service can
 //     log the trace_id of the request it works on. Spans are not recorded

@@ -34,6 +34,9 @@ type Keys interface {
 	// Call sends req to a keyservice subject from contracts and decodes the
 	// reply into resp; errors are as keysclient.Client.Call's.
 	Call(ctx context.Context, subject string, req, resp any) error
+	// RefundLater sends a refund in the background, retried until
+	// keyservice answers (keysclient.Client.RefundLater).
+	RefundLater(ctx context.Context, req contracts.RefundRequest)
 }
 
 // Jobs runs OCR jobs; errors are as jobs.Submitter's.

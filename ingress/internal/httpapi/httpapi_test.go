@@ -77,6 +77,13 @@ func outcomeOf(key string) contracts.VerifyKeyResponse {
 	return contracts.VerifyKeyResponse{Code: contracts.VerifyNotFound}
 }
 
+// RefundLater records the refund at once.
+func (s *stubKeys) RefundLater(_ context.Context, r contracts.RefundRequest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refunds = append(s.refunds, r)
+}
+
 func (s *stubKeys) Create(_ context.Context, r contracts.CreateKeyRequest) (contracts.CreateKeyResponse, error) {
 	s.created = r
 	return contracts.CreateKeyResponse{KeyID: "key_new", Key: "ocr_secret"}, s.err
@@ -104,13 +111,6 @@ func (s *stubKeys) Call(_ context.Context, subject string, req, resp any) error 
 				{Name: "requests", Limit: 60, Duration: 60_000, AutoApply: true}, {Name: "burst", Limit: 10, Duration: 1_000, AutoApply: true},
 			}},
 		}
-		return nil
-	}
-	if r, ok := req.(contracts.RefundRequest); ok && subject == contracts.SubjectKeysRefund {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.refunds = append(s.refunds, r)
-		*resp.(*contracts.RefundResponse) = contracts.RefundResponse{Refunded: true}
 		return nil
 	}
 	r, ok := req.(contracts.RatelimitRequest)

@@ -16,6 +16,7 @@ import (
 	"github.com/ocrstack/ocrstack/ingress/internal/idempotency"
 	"github.com/ocrstack/ocrstack/ingress/internal/imagesniff"
 	"github.com/ocrstack/ocrstack/ingress/internal/jobs"
+	"github.com/ocrstack/ocrstack/ingress/internal/keysclient"
 	"github.com/ocrstack/ocrstack/ops"
 )
 
@@ -309,20 +310,18 @@ func (a *api) release(adm admitted) {
 }
 
 // unqueued undoes the admission of a job that could not be queued: its
-// claim is released and the credit its verification spent refunded.
+// claim is released and the credit its verification spent refunded. The
+// queue is down then, and NATS or keyservice likely with it, so the
+// refund is sent in the background and retried until keyservice answers
+// (keysclient.Client.RefundLater), not tried once; keyservice refunds a
+// verification at most once, so a retry cannot refund twice.
 func (a *api) unqueued(adm admitted) {
 	if adm.replay {
 		return
 	}
 	a.release(adm)
-	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.CallTimeout)
-	defer cancel()
-	var resp contracts.RefundResponse
-	if err := a.cfg.Keys.Call(ctx, contracts.SubjectKeysRefund, contracts.RefundRequest{
-		KeyID: adm.job.KeyID, IdempotencyKey: adm.job.JobID, Reason: "job not queued",
-	}, &resp); err != nil {
-		a.cfg.Logger.Error("refund a job not queued", "request_id", adm.job.RequestID, "job_id", adm.job.JobID, "key_id", adm.job.KeyID, "err", err)
-	}
+	ctx := keysclient.WithRequestID(context.Background(), adm.job.RequestID)
+	a.cfg.Keys.RefundLater(ctx, contracts.RefundRequest{KeyID: adm.job.KeyID, IdempotencyKey: adm.job.JobID, Reason: "job not queued"})
 }
 
 // run queues adm's job and waits up to SyncWait for its result; a replay

@@ -9,10 +9,12 @@
 // background, retried with backoff for up to five minutes. Keyservice
 // refunds the charge if the verification committed, and otherwise cancels
 // the idempotency key so that the verification, arriving late, charges
-// nothing (see contracts.RefundRequest). At most 10 000 such refunds wait
-// at a time; past that (keyservice gone for minutes under load) one is
-// logged and not sent. They live in memory: an ingress killed meanwhile
-// loses them.
+// nothing (see contracts.RefundRequest). RefundLater sends any other
+// refund the same way: the ingress's refund of a job the queue would not
+// take, made exactly while NATS or keyservice is likely down. At most
+// 10 000 such refunds wait at a time; past that (keyservice gone for
+// minutes under load) one is logged and not sent. They live in memory: an
+// ingress killed meanwhile loses them.
 package keysclient
 
 import (
@@ -65,8 +67,8 @@ func New(nc *nats.Conn, timeout time.Duration) *Client {
 		cancelFor: cancelFor, minBackoff: 200 * time.Millisecond, maxBackoff: 10 * time.Second}
 }
 
-// WithLogger makes c log the refunds of unanswered verifications that
-// fail for good on log.
+// WithLogger makes c log the background refunds that fail for good on
+// log.
 func (c *Client) WithLogger(log *slog.Logger) *Client {
 	c.log = log
 	return c
@@ -101,14 +103,24 @@ func undecided(err error) bool {
 // cancel refunds the unanswered verification req in the background until
 // keyservice answers, for at most cancelFor.
 func (c *Client) cancel(ctx context.Context, req contracts.VerifyKeyRequest) {
+	c.RefundLater(ctx, contracts.RefundRequest{Key: req.Key, IdempotencyKey: req.IdempotencyKey, Reason: "verification unanswered"})
+}
+
+// RefundLater sends refund in the background, retried with backoff until
+// keyservice answers, for at most five minutes; a refusal (BAD_REQUEST)
+// or giving up is logged, naming the refund's reason, never its key.
+// Close waits for it. It never blocks.
+func (c *Client) RefundLater(ctx context.Context, refund contracts.RefundRequest) {
 	requestID, _ := ctx.Value(requestIDKey{}).(string)
-	log := c.log.With("request_id", requestID, "job_id", req.IdempotencyKey)
+	log := c.log.With("request_id", requestID, "job_id", refund.IdempotencyKey, "reason", refund.Reason)
+	if refund.KeyID != "" {
+		log = log.With("key_id", refund.KeyID)
+	}
 	if c.cancels.Add(1) > maxCancels {
 		c.cancels.Add(-1)
-		log.Error("unanswered verification not refunded: too many refunds waiting")
+		log.Error("charge not refunded: too many refunds waiting")
 		return
 	}
-	refund := contracts.RefundRequest{Key: req.Key, IdempotencyKey: req.IdempotencyKey, Reason: "verification unanswered"}
 	c.cancelling.Add(1)
 	go func() {
 		defer c.cancelling.Done()
@@ -123,16 +135,16 @@ func (c *Client) cancel(ctx context.Context, req contracts.VerifyKeyRequest) {
 			case err == nil:
 				return
 			case errors.As(err, &ce) && ce.Code == contracts.CodeBadRequest:
-				log.Error("unanswered verification not refunded: refused", "err", err)
+				log.Error("charge not refunded: refused", "err", err)
 				return
 			case time.Now().Add(wait).After(deadline):
-				log.Error("unanswered verification not refunded: keyservice unavailable", "attempts", attempt, "err", err)
+				log.Error("charge not refunded: keyservice unavailable", "attempts", attempt, "err", err)
 				return
 			}
 			select {
 			case <-time.After(wait):
 			case <-c.stop:
-				log.Error("unanswered verification not refunded: shutting down", "attempts", attempt)
+				log.Error("charge not refunded: shutting down", "attempts", attempt)
 				return
 			}
 			wait = min(2*wait, c.maxBackoff)
@@ -140,8 +152,8 @@ func (c *Client) cancel(ctx context.Context, req contracts.VerifyKeyRequest) {
 	}()
 }
 
-// Close waits until the refunds of unanswered verifications are answered,
-// or ctx ends, then abandons the rest. The Client may not be used after.
+// Close waits until the background refunds (of unanswered verifications
+// and RefundLater) are answered, or ctx ends, then abandons the rest. The Client may not be used after.
 func (c *Client) Close(ctx context.Context) {
 	done := make(chan struct{})
 	go func() {
@@ -156,8 +168,8 @@ func (c *Client) Close(ctx context.Context) {
 	}
 }
 
-// Cancelling is the number of refunds of unanswered verifications waiting
-// to be answered.
+// Cancelling is the number of background refunds (of unanswered
+// verifications and RefundLater) waiting to be answered.
 func (c *Client) Cancelling() int { return int(c.cancels.Load()) }
 
 // Refund gives back the credits that the VALID verification of key

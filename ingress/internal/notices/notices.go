@@ -9,6 +9,12 @@
 // the threshold and the balance, so a retried publish of the same crossing
 // is stored once (Nats-Msg-Id de-duplication).
 //
+// The notice goes through an emit.Emitter (package ops/emit), shared with
+// keyservice's verification events: the request never waits on NATS, and
+// the notice is kept and published again, with the same Nats-Msg-Id, until
+// the stream acknowledges it, so a NATS restart loses none. The ingress
+// drains it on shutdown before it drains its connection.
+//
 // The Webhook, when a URL is configured, POSTs each notice there, signed
 // exactly like job callbacks (X-OCR-Signature, see package callback), from
 // a durable consumer all ingress replicas share: at least once, retried
@@ -24,13 +30,20 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
 )
 
+// Events publishes events until the stream has them (emit.Emitter does).
+type Events interface {
+	// Emit publishes data on subject with header, which carries the
+	// event's Nats-Msg-Id, without waiting on NATS.
+	Emit(subject string, data []byte, header nats.Header) error
+}
+
 // Config holds a Notifier's dependencies.
 type Config struct {
-	JetStream jetstream.JetStream
+	// Events publishes the notices.
+	Events Events
 	// Threshold returns the low-credit threshold of an identity from its
 	// meta, false when it has none (not an account, or threshold 0).
 	Threshold func(meta json.RawMessage) (int64, bool)
@@ -71,8 +84,8 @@ func Crossing(v contracts.VerifyKeyResponse, cost int64, threshold func(json.Raw
 }
 
 // Observe publishes a notice when the verification v, which spent cost,
-// crossed its account's threshold. The publish is asynchronous: a failure
-// is logged, never delays or fails the request.
+// crossed its account's threshold. The publish is asynchronous and retried
+// by Events until stored: it never delays or fails the request.
 func (n *Notifier) Observe(v contracts.VerifyKeyResponse, cost int64, requestID string) {
 	ev, ok := Crossing(v, cost, n.cfg.Threshold, n.cfg.Now())
 	if !ok {
@@ -83,12 +96,12 @@ func (n *Notifier) Observe(v contracts.VerifyKeyResponse, cost int64, requestID 
 		n.cfg.Logger.Error("encode notice", "err", err)
 		return
 	}
-	msg := &nats.Msg{Subject: contracts.SubjectEventsNotice, Data: b, Header: nats.Header{}}
-	msg.Header.Set(contracts.HeaderMsgID, ev.EventID)
+	h := nats.Header{}
+	h.Set(contracts.HeaderMsgID, ev.EventID)
 	if requestID != "" {
-		msg.Header.Set(contracts.HeaderRequestID, requestID)
+		h.Set(contracts.HeaderRequestID, requestID)
 	}
-	if _, err := n.cfg.JetStream.PublishMsgAsync(msg); err != nil {
+	if err := n.cfg.Events.Emit(contracts.SubjectEventsNotice, b, h); err != nil {
 		n.cfg.Logger.Error("publish notice", "request_id", requestID, "key_id", ev.KeyID, "owner_id", ev.OwnerID, "err", err)
 		return
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/ingress/internal/callback"
 	"github.com/ocrstack/ocrstack/ingress/internal/natstest"
+	"github.com/ocrstack/ocrstack/ops/emit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -80,16 +81,16 @@ func TestPublishAndWebhook(t *testing.T) {
 	require.NoError(t, hook.Start(ctx))
 	defer func() { require.NoError(t, hook.Stop(ctx)) }()
 
-	n := New(Config{JetStream: js, Threshold: threshold10, Logger: log})
+	e, err := emit.New(emit.Config{Conn: nc})
+	require.NoError(t, err)
+	t.Cleanup(e.Close)
+	n := New(Config{Events: e, Threshold: threshold10, Logger: log})
 	n.Observe(verification(10), 1, "req-1")
 	n.Observe(verification(10), 1, "req-1") // a retry of the same crossing
 	n.Observe(verification(9), 1, "req-2")  // under already: nothing
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(5 * time.Second):
-		t.Fatal("publishes not acknowledged")
-	}
-	require.NoError(t, nc.Flush())
+	drainCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	require.Zero(t, e.Drain(drainCtx), "publishes not acknowledged")
 	info, err := js.Stream(ctx, contracts.EventsStream)
 	require.NoError(t, err)
 	require.Equal(t, uint64(1), info.CachedInfo().State.Msgs)

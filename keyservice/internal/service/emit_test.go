@@ -16,9 +16,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
-	"github.com/ocrstack/ocrstack/keyservice/internal/events"
 	"github.com/ocrstack/ocrstack/keyservice/internal/store"
 	"github.com/ocrstack/ocrstack/keyservice/internal/streams"
+	"github.com/ocrstack/ocrstack/ops/emit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -61,7 +61,7 @@ func TestEventsSurviveNATSRestart(t *testing.T) {
 	require.NoError(t, streams.Ensure(ctx, js, contracts.EventsStreamSpec))
 	st, err := store.Open(ctx, js)
 	require.NoError(t, err)
-	emitter, err := events.New(events.Config{Conn: nc, AckTimeout: 2 * time.Second})
+	emitter, err := emit.New(emit.Config{Conn: nc, AckTimeout: 2 * time.Second})
 	require.NoError(t, err)
 	svc := New(Config{Store: st, Events: emitter, JS: js, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	m, err := svc.Register(nc)

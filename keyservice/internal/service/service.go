@@ -29,8 +29,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 	"github.com/ocrstack/ocrstack/contracts"
-	"github.com/ocrstack/ocrstack/keyservice/internal/events"
 	"github.com/ocrstack/ocrstack/keyservice/internal/store"
+	"github.com/ocrstack/ocrstack/ops/emit"
 )
 
 // Version is reported by the micro service's INFO.
@@ -39,8 +39,8 @@ const Version = "0.2.0"
 // Config holds a Service's dependencies.
 type Config struct {
 	Store *store.Store
-	// Events publishes the verification events (events.Emitter does); nil
-	// means an events.Emitter of its own on JS's connection.
+	// Events publishes the verification events (emit.Emitter does); nil
+	// means an emit.Emitter of its own on JS's connection.
 	Events Events
 	JS     jetstream.JetStream
 	Logger *slog.Logger
@@ -87,7 +87,7 @@ type Service struct {
 // New returns a Service.
 func New(cfg Config) *Service {
 	if cfg.Events == nil && cfg.JS != nil {
-		if e, err := events.New(events.Config{Conn: cfg.JS.Conn(), Logger: cfg.Logger}); err == nil {
+		if e, err := emit.New(emit.Config{Conn: cfg.JS.Conn(), Logger: cfg.Logger}); err == nil {
 			cfg.Events = e
 		}
 	}

@@ -168,7 +168,7 @@ func (s *Service) verify(ctx context.Context, r verifyRequest, now int64) (contr
 }
 
 // emit hands an event to Events, which publishes it until the stream
-// acknowledges it (see package events).
+// acknowledges it (see package ops/emit).
 func (s *Service) emit(ctx context.Context, ev contracts.VerificationEvent) {
 	b, err := json.Marshal(ev)
 	if err != nil {

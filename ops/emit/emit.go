@@ -1,7 +1,8 @@
-// Package events publishes events to JetStream without losing one while
+// Package emit publishes events to JetStream without losing one while
 // the process lives: an Emitter keeps every event it was given until the
 // stream acknowledges it, and publishes again, with the same Nats-Msg-Id,
-// after any failure.
+// after any failure. keyservice emits its verification events through one,
+// the ingress its low-credit notices.
 //
 // Why: a plain asynchronous publish (PublishMsgAsync) fails when NATS
 // restarts: publishes awaiting their ack get nats.ErrDisconnected, and
@@ -29,15 +30,19 @@
 //   - Bounded memory: at most MaxPending events wait (100 000 by default,
 //     about 40 MB of verification events). Past it an event is dropped,
 //     counted (the dropped metric) and logged at most once a second: the
-//     verification it records still happens; refusing verifications
-//     because analytics cannot be told about them would turn a NATS outage
-//     into an API outage.
+//     request it records still happens; refusing verifications because
+//     analytics cannot be told about them would turn a NATS outage into an
+//     API outage.
 //   - Drain on shutdown: Drain waits until every pending event is
 //     acknowledged, or its context ends, and says how many were left.
+//   - Shared, in module ops: every service that emits events needs the same
+//     guarantee, and ops is the one module all of them import besides
+//     contracts (which stays free of nats.go). The root package ops does
+//     not import nats.go; only this package does.
 //
 // Only the process dying loses pending events; a durable outbox would
 // cost a write per event.
-package events
+package emit
 
 import (
 	"context"

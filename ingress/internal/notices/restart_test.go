@@ -1,0 +1,103 @@
+package notices
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ops/emit"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// startServerAt runs a JetStream server on port storing in dir, shut down
+// when the test ends unless before.
+func startServerAt(t *testing.T, port int, dir string) *server.Server {
+	t.Helper()
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true})
+	require.NoError(t, err)
+	srv.Start()
+	require.True(t, srv.ReadyForConnections(10*time.Second), "nats server did not start")
+	t.Cleanup(srv.Shutdown)
+	return srv
+}
+
+// TestNoticesSurviveNATSRestart observes low-credit crossings, each twice
+// (a retried request), while the NATS server is shut down and started
+// again (same port, same store) twice, as `make chaos` does: every notice
+// is stored in the events stream exactly once.
+func TestNoticesSurviveNATSRestart(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+	dir := t.TempDir()
+	srv := startServerAt(t, port, dir)
+	nc, err := nats.Connect(srv.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx := context.Background()
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: contracts.EventsStream, Subjects: []string{contracts.SubjectEventsAll}, Duplicates: contracts.EventsDuplicateWindow})
+	require.NoError(t, err)
+	e, err := emit.New(emit.Config{Conn: nc, AckTimeout: time.Second})
+	require.NoError(t, err)
+	t.Cleanup(e.Close)
+	n := New(Config{Events: e, Threshold: threshold10, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+
+	const observers, each = 4, 100
+	var wg sync.WaitGroup
+	for w := range observers {
+		wg.Go(func() {
+			for i := range each {
+				v := verification(10)
+				v.KeyID = fmt.Sprintf("key_%d_%d", w, i)
+				n.Observe(v, 1, "req_"+v.KeyID)
+				n.Observe(v, 1, "req_"+v.KeyID) // the same crossing again
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	}
+	for range 2 {
+		time.Sleep(200 * time.Millisecond)
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		time.Sleep(300 * time.Millisecond)
+		srv = startServerAt(t, port, dir)
+	}
+	wg.Wait()
+	drainCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	require.Zero(t, e.Drain(drainCtx), "notices never acknowledged")
+
+	got := map[string]int{}
+	cons, err := js.OrderedConsumer(ctx, contracts.EventsStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{contracts.SubjectEventsNotice}})
+	require.NoError(t, err)
+	assert.Eventually(t, func() bool {
+		batch, err := cons.FetchNoWait(500)
+		if err != nil {
+			return false
+		}
+		for msg := range batch.Messages() {
+			var ev contracts.NoticeEvent
+			require.NoError(t, json.Unmarshal(msg.Data(), &ev))
+			got[ev.KeyID]++
+		}
+		return len(got) >= observers*each
+	}, 20*time.Second, 50*time.Millisecond)
+	require.Equal(t, observers*each, len(got), "notices stored")
+	for key, copies := range got {
+		require.Equal(t, 1, copies, "notices of %s", key)
+	}
+}

@@ -1,0 +1,163 @@
+package emit
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// startServer runs a JetStream server on port (-1 for any) storing in
+// dir; it is shut down when the test ends, unless shut down before.
+func startServer(t *testing.T, port int, dir string) *server.Server {
+	t.Helper()
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true})
+	require.NoError(t, err)
+	srv.Start()
+	require.True(t, srv.ReadyForConnections(10*time.Second), "nats server did not start")
+	t.Cleanup(srv.Shutdown)
+	return srv
+}
+
+// connect connects to srv, reconnecting for ever.
+func connect(t *testing.T, srv *server.Server) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(srv.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+func header(id string) nats.Header {
+	h := nats.Header{}
+	if id != "" {
+		h.Set(jetstream.MsgIDHeader, id)
+	}
+	return h
+}
+
+// TestEmitterRetriesUntilStored checks the Emitter's guarantees without a
+// stream to take the events at first: each event is kept and retried
+// (counted) rather than dropped, past MaxPending events are dropped and
+// counted, an event without a Nats-Msg-Id is refused, and once the stream
+// exists every kept event is stored exactly once and Drain returns 0.
+func TestEmitterRetriesUntilStored(t *testing.T) {
+	nc := connect(t, startServer(t, -1, t.TempDir()))
+	reg := prometheus.NewRegistry()
+	e, err := New(Config{Conn: nc, Registerer: reg, Namespace: "test", MaxPending: 3, AckTimeout: time.Second})
+	require.NoError(t, err)
+	t.Cleanup(e.Close)
+
+	require.ErrorIs(t, e.Emit("ev.a", []byte("x"), header("")), ErrNoMsgID)
+	for i := range 5 {
+		require.NoError(t, e.Emit("ev.a", fmt.Appendf(nil, "%d", i), header(fmt.Sprint("id", i))))
+	}
+	require.NoError(t, e.Emit("ev.a", []byte("0"), header("id0")), "a pending id again")
+	require.Equal(t, 3, e.Pending())
+	require.Equal(t, 2.0, testutil.ToFloat64(e.dropped))
+	require.Eventually(t, func() bool { return testutil.ToFloat64(e.retries) >= 3 }, 10*time.Second, 20*time.Millisecond)
+	require.Equal(t, 3, e.Pending(), "a failed event was forgotten")
+
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx := context.Background()
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "EV", Subjects: []string{"ev.>"}, Duplicates: 2 * time.Minute})
+	require.NoError(t, err)
+	drainCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	require.Zero(t, e.Drain(drainCtx))
+	info, err := s.Info(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(3), info.State.Msgs)
+	n, err := testutil.GatherAndCount(reg, "test_events_pending", "test_event_retries_total", "test_events_dropped_total")
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+}
+
+// TestEmitSurvivesNATSRestart emits events while the NATS server is shut
+// down and started again (same port, same store) twice: every event is
+// stored exactly once, whether its publish was in flight, made while NATS
+// was down, or acknowledged before.
+func TestEmitSurvivesNATSRestart(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+	dir := t.TempDir()
+	srv := startServer(t, port, dir)
+	nc := connect(t, srv)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx := context.Background()
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "EV", Subjects: []string{"ev.>"}, Duplicates: 2 * time.Minute})
+	require.NoError(t, err)
+	e, err := New(Config{Conn: nc, AckTimeout: time.Second})
+	require.NoError(t, err)
+	t.Cleanup(e.Close)
+
+	const emitters, each = 4, 150
+	var wg sync.WaitGroup
+	for w := range emitters {
+		wg.Go(func() {
+			for i := range each {
+				id := fmt.Sprintf("id_%d_%d", w, i)
+				require.NoError(t, e.Emit("ev.a", []byte(id), header(id)))
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	}
+	for range 2 {
+		time.Sleep(200 * time.Millisecond)
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		time.Sleep(300 * time.Millisecond)
+		srv = startServer(t, port, dir)
+	}
+	wg.Wait()
+	drainCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	require.Zero(t, e.Drain(drainCtx), "events never acknowledged")
+
+	got := map[string]int{}
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	require.NoError(t, err)
+	assert.Eventually(t, func() bool {
+		batch, err := cons.FetchNoWait(500)
+		if err != nil {
+			return false
+		}
+		for msg := range batch.Messages() {
+			got[string(msg.Data())]++
+		}
+		return len(got) >= emitters*each
+	}, 20*time.Second, 50*time.Millisecond)
+	require.Equal(t, emitters*each, len(got), "events stored")
+	for id, n := range got {
+		require.Equal(t, 1, n, "copies of %s", id)
+	}
+}
+
+// TestBackoff checks the retry schedule: doubling from 100 ms, capped at
+// 5 s, never more than a quarter below.
+func TestBackoff(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		want time.Duration
+	}{{1, 100 * time.Millisecond}, {2, 200 * time.Millisecond}, {6, 3200 * time.Millisecond}, {7, 5 * time.Second}, {100, 5 * time.Second}} {
+		for range 20 {
+			got := backoff(tc.n)
+			require.LessOrEqual(t, got, tc.want, "attempt %d", tc.n)
+			require.GreaterOrEqual(t, got, tc.want*3/4, "attempt %d", tc.n)
+		}
+	}
+}
