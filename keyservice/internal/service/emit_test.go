@@ -67,6 +67,9 @@ func TestEventsSurviveNATSRestart(t *testing.T) {
 	m, err := svc.Register(nc)
 	require.NoError(t, err)
 	defer func() { _ = m.Stop() }()
+	// The service's subscriptions reach the server before the first
+	// request does ("no responders" otherwise).
+	require.NoError(t, nc.Flush())
 
 	client := connect()
 	call := func(subject string, req, resp any) error {

@@ -2,9 +2,12 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -71,16 +74,37 @@ func (s *Service) handleVerify(req micro.Request) {
 			"outcome", resp.Code, "replayed", v.Replayed, "latency_us", time.Since(began).Microseconds())
 	}
 	// The event goes out before the answer (both are buffered writes), so
-	// a client that waits for each answer sees its events in order.
-	if !v.Replayed {
-		rec := v.Record
-		s.emit(ctx, contracts.VerificationEvent{
-			EventID: keys.NewID("ver"), Time: now, RequestID: r.RequestID,
-			KeyID: rec.KeyID, APIID: rec.APIID, OwnerID: rec.ExternalID, Outcome: resp.Code, Cost: vr.cost,
-			CreditsRemaining: creditsOrUnlimited(resp.Credits), LatencyUs: time.Since(began).Microseconds(), Tags: r.Tags,
-		})
+	// a client that waits for each answer sees its events in order. A
+	// replay publishes the first verification's event again, under the
+	// same id: when the first answer was lost (the commit landed, NATS
+	// went away), so may its event have been, and the retry is the only
+	// chance left to publish it. The stream's duplicate window, and
+	// analytics' one row per event id, keep it counted once.
+	at := v.DecidedAt
+	if at == 0 {
+		at = now
 	}
+	rec := v.Record
+	s.emit(ctx, contracts.VerificationEvent{
+		EventID: verificationEventID(rec.KeyID, r.IdempotencyKey, at), Time: at, RequestID: r.RequestID,
+		KeyID: rec.KeyID, APIID: rec.APIID, OwnerID: rec.ExternalID, Outcome: resp.Code, Cost: vr.cost,
+		CreditsRemaining: creditsOrUnlimited(resp.Credits), LatencyUs: time.Since(began).Microseconds(), Tags: r.Tags,
+	})
 	s.reply(ctx, req, resp)
+}
+
+// verificationEventID names the event of a verification decided at (unix
+// ms). With an idempotency key it is derived from the key, the idempotency
+// key and the time of the decision, so a replay of a spending verification
+// publishes its event under the first one's id, while a later, separate
+// decision under the same idempotency key (a denial is not remembered)
+// gets an id of its own. Without one it is random.
+func verificationEventID(keyID, idempotencyKey string, at int64) string {
+	if idempotencyKey == "" {
+		return keys.NewID("ver")
+	}
+	sum := sha256.Sum256([]byte(keyID + "\n" + idempotencyKey + "\n" + strconv.FormatInt(at, 10)))
+	return "ver_" + hex.EncodeToString(sum[:16])
 }
 
 // validateVerify reports every problem of a verification at once. It runs

@@ -1,11 +1,13 @@
 package service
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/keyservice/internal/streams"
 	"github.com/stretchr/testify/require"
 )
 
@@ -234,7 +236,40 @@ func TestIdempotentReplay(t *testing.T) {
 	// A last verification as a sentinel: events are published in reply
 	// order, so once it arrived every earlier event did.
 	f.verifyReq(t, contracts.VerifyKeyRequest{Key: "sentinel", RequestID: "sentinel"})
+	// Each replay publishes its first verification's event again, under
+	// the same id, so the stream stores one event per decision: r1, r2, r1
+	// ten minutes later, the two repeated request ids and the sentinel.
 	evs := f.events(t, 6)
-	require.Len(t, evs, 6, "replays emitted events")
+	require.Len(t, evs, 6, "a replay's event was stored twice")
 	require.Equal(t, "sentinel", evs[5].RequestID)
+	first, later := evs[0], evs[2]
+	require.Equal(t, contracts.VerifyValid, first.Outcome)
+	require.NotEqual(t, first.EventID, later.EventID, "a separate decision under the same idempotency key has an event of its own")
+	require.Equal(t, later.Time-first.Time, (10*time.Minute + time.Minute).Milliseconds(), "each event carries its decision's time")
+}
+
+// TestReplayRepublishesEvent: a verification whose answer was lost (its
+// commit landed) and whose event was never published is retried by its
+// caller; the replay publishes the first decision's event, with the same
+// id and time, so the verification is counted once, not never.
+func TestReplayRepublishesEvent(t *testing.T) {
+	f := start(t, 1)
+	created := f.create(t, contracts.CreateKeyRequest{APIID: "api_test", Credits: &contracts.Credits{Remaining: 5}})
+	first := f.verifyReq(t, contracts.VerifyKeyRequest{Key: created.Key, IdempotencyKey: "job_1", RequestID: "req_1"})
+	require.Equal(t, contracts.VerifyValid, first.Code)
+	evs := f.events(t, 1)
+	require.Len(t, evs, 1)
+	// Drop the event from the stream, as if its publish was lost with the
+	// answer, then retry.
+	require.NoError(t, f.js.DeleteStream(context.Background(), contracts.EventsStream))
+	require.NoError(t, streams.Ensure(context.Background(), f.js, contracts.EventsStreamSpec))
+	f.clock.Advance(time.Second)
+	replay := f.verifyReq(t, contracts.VerifyKeyRequest{Key: created.Key, IdempotencyKey: "job_1", RequestID: "req_1"})
+	require.Equal(t, *first.Credits, *replay.Credits, "a replay spends nothing")
+	again := f.events(t, 1)
+	require.Len(t, again, 1)
+	require.Equal(t, evs[0].EventID, again[0].EventID)
+	require.Equal(t, evs[0].Time, again[0].Time)
+	require.Equal(t, evs[0].Cost, again[0].Cost)
+	require.Equal(t, evs[0].CreditsRemaining, again[0].CreditsRemaining)
 }

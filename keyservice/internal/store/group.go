@@ -220,23 +220,23 @@ func decideAll(home string, group []*ask, work *Doc, seen map[string]entry, res 
 			ident = nil
 		}
 		res[i] = askResult{}
-		replay := func(out limits.Outcome) {
-			res[i] = askResult{v: Verification{Record: a.rec, Identity: ident, IdentityBudget: identBudget, Outcome: out, Replayed: true}}
+		replay := func(out limits.Outcome, at int64) {
+			res[i] = askResult{v: Verification{Record: a.rec, Identity: ident, IdentityBudget: identBudget, Outcome: out, Replayed: true, DecidedAt: at}}
 		}
 		pk := ""
 		if a.requestID != "" {
 			pk = idempotencyKey(sid, a.requestID)
 			if j, dup := wrote[pk]; dup {
-				replay(res[j].v.Outcome)
+				replay(res[j].v.Outcome, res[j].v.DecidedAt)
 				continue
 			}
-			out, ok, err := replayOf(seen[pk], a.now)
+			out, at, ok, err := replayOf(seen[pk], a.now)
 			if err != nil {
 				res[i] = askResult{err: err}
 				continue
 			}
 			if ok {
-				replay(out)
+				replay(out, at)
 				continue
 			}
 		}
@@ -247,7 +247,7 @@ func decideAll(home string, group []*ask, work *Doc, seen map[string]entry, res 
 		}
 		in.Now = a.now
 		out, key, identNext := limits.Decide(in, ks.Budget, identBudget)
-		res[i] = askResult{v: Verification{Record: a.rec, Identity: ident, IdentityBudget: identNext, Outcome: out}}
+		res[i] = askResult{v: Verification{Record: a.rec, Identity: ident, IdentityBudget: identNext, Outcome: out, DecidedAt: a.now}}
 		if !out.Changed {
 			continue
 		}

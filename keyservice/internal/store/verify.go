@@ -26,6 +26,11 @@ type Verification struct {
 	// Replayed means the request id was seen within SeenWindow: Outcome is
 	// the first verification's, and nothing was spent.
 	Replayed bool
+	// DecidedAt is when the decision this answers was made (unix ms): the
+	// request's time, or for a replay the first verification's, so a
+	// replay can publish the same verification event as the first (whose
+	// own event may have been lost with an answer that never arrived).
+	DecidedAt int64
 }
 
 // Verify decides one use of the key whose hash is given at now (unix ms)
@@ -98,8 +103,8 @@ func (s *Store) verifyAlone(ctx context.Context, a *ask) (Verification, error) {
 			if idem, err = s.state.get(ctx, idempotencyKey(sid, requestID)); err != nil {
 				return Verification{}, err
 			}
-			if out, ok, err := replayOf(idem, now); err != nil || ok {
-				return Verification{Record: rec, Identity: ident, IdentityBudget: identBudget, Outcome: out, Replayed: ok}, err
+			if out, at, ok, err := replayOf(idem, now); err != nil || ok {
+				return Verification{Record: rec, Identity: ident, IdentityBudget: identBudget, Outcome: out, Replayed: ok, DecidedAt: at}, err
 			}
 		}
 		in, err := plan(rec, ident)
@@ -108,7 +113,7 @@ func (s *Store) verifyAlone(ctx context.Context, a *ask) (Verification, error) {
 		}
 		in.Now = now
 		out, key, identNext := limits.Decide(in, loc.doc.Keys[sid].Budget, identBudget)
-		v := Verification{Record: rec, Identity: ident, IdentityBudget: identNext, Outcome: out}
+		v := Verification{Record: rec, Identity: ident, IdentityBudget: identNext, Outcome: out, DecidedAt: now}
 		if !out.Changed {
 			return v, nil
 		}
@@ -146,23 +151,23 @@ func (s *Store) verifyAlone(ctx context.Context, a *ask) (Verification, error) {
 // whether it is still within SeenWindow at now (the record's own time
 // decides, by the service's clock; the TTL only clears it away later). A
 // record a refund cancelled is ErrCancelled.
-func replayOf(e entry, now int64) (limits.Outcome, bool, error) {
+func replayOf(e entry, now int64) (limits.Outcome, int64, bool, error) {
 	if !e.live {
-		return limits.Outcome{}, false, nil
+		return limits.Outcome{}, 0, false, nil
 	}
 	var seen Seen
 	if err := json.Unmarshal(e.value, &seen); err != nil {
-		return limits.Outcome{}, false, fmt.Errorf("%w: idempotency record: %v", ErrCorrupt, err)
+		return limits.Outcome{}, 0, false, fmt.Errorf("%w: idempotency record: %v", ErrCorrupt, err)
 	}
 	if seen.Cancelled != 0 {
 		// For as long as the record lives, not only SeenWindow: the
 		// verification it cancelled may be the one arriving late.
-		return limits.Outcome{}, false, ErrCancelled
+		return limits.Outcome{}, 0, false, ErrCancelled
 	}
 	if now-seen.At >= SeenWindow.Milliseconds() {
-		return limits.Outcome{}, false, nil
+		return limits.Outcome{}, 0, false, nil
 	}
-	return seen.outcome(), true, nil
+	return seen.outcome(), seen.At, true, nil
 }
 
 // identityOf returns the id of the identity whose Doc holds a budget, or ""
