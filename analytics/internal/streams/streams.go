@@ -9,7 +9,7 @@
 // sizes at each restart, and an operator's `nats stream edit --replicas`
 // survives the next start-up.
 //
-// Every create or update is retried when its reply does not come (retry):
+// Every create or update is retried when its reply does not come (jsetup.Retry in module ops):
 // when two clients create the same replicated stream or consumer at the
 // same moment (analytics replicas, or analytics and another service,
 // starting together), nats-server 2.15 creates it but may answer neither
@@ -20,14 +20,13 @@ package streams
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ops/jsetup"
 )
 
 // Consumer settings. AckWait must cover a batch's wait (at most
@@ -101,10 +100,10 @@ func SetupEvents(ctx context.Context, js jetstream.JetStream, opts ...Option) (j
 	}
 	cfg := StreamConfig(contracts.EventsStreamSpec)
 	var err error
-	if cfg.Replicas, err = replicasFloor(ctx, js, cfg.Name, o.replicas); err != nil {
+	if cfg.Replicas, err = jsetup.Floor(ctx, js, cfg.Name, o.replicas); err != nil {
 		return nil, err
 	}
-	err = retry(ctx, func(ctx context.Context) error {
+	err = jsetup.Retry(ctx, func(ctx context.Context) error {
 		_, err := js.CreateOrUpdateStream(ctx, cfg)
 		return err
 	})
@@ -112,7 +111,7 @@ func SetupEvents(ctx context.Context, js jetstream.JetStream, opts ...Option) (j
 		return nil, fmt.Errorf("create stream %s: %w", contracts.EventsStream, err)
 	}
 	var cons jetstream.Consumer
-	err = retry(ctx, func(ctx context.Context) (err error) {
+	err = jsetup.Retry(ctx, func(ctx context.Context) (err error) {
 		cons, err = js.CreateOrUpdateConsumer(ctx, contracts.EventsStream, EventsConsumerConfig())
 		return err
 	})
@@ -120,40 +119,4 @@ func SetupEvents(ctx context.Context, js jetstream.JetStream, opts ...Option) (j
 		return nil, fmt.Errorf("create consumer %s: %w", contracts.EventsConsumer, err)
 	}
 	return cons, nil
-}
-
-// replicasFloor is the replica count to give the stream name: want, or the
-// stream's own when it has more.
-func replicasFloor(ctx context.Context, js jetstream.JetStream, name string, want int) (int, error) {
-	want = max(want, 1)
-	var s jetstream.Stream
-	err := retry(ctx, func(ctx context.Context) (err error) {
-		s, err = js.Stream(ctx, name)
-		return err
-	})
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return want, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("stream %s info: %w", name, err)
-	}
-	return max(want, s.CachedInfo().Config.Replicas), nil
-}
-
-// attemptTimeout bounds one attempt of retry: far above an answered create
-// on a loaded cluster (tens of milliseconds), so only a lost reply reaches
-// it.
-const attemptTimeout = 5 * time.Second
-
-// retry runs op, each attempt with at most attemptTimeout, until it
-// returns anything but a timeout or ctx ends.
-func retry(ctx context.Context, op func(context.Context) error) error {
-	for {
-		attempt, cancel := context.WithTimeout(ctx, attemptTimeout)
-		err := op(attempt)
-		cancel()
-		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) {
-			return err
-		}
-	}
 }

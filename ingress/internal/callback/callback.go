@@ -30,7 +30,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/ingress/internal/jobs"
-	"github.com/ocrstack/ocrstack/ingress/internal/jsetup"
+	"github.com/ocrstack/ocrstack/ops/jsetup"
 )
 
 // Delivery settings.

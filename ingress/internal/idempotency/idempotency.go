@@ -24,7 +24,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
-	"github.com/ocrstack/ocrstack/ingress/internal/jsetup"
+	"github.com/ocrstack/ocrstack/ops/jsetup"
 )
 
 // Errors of Claim.

@@ -21,7 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
-	"github.com/ocrstack/ocrstack/ingress/internal/jsetup"
+	"github.com/ocrstack/ocrstack/ops/jsetup"
 	"github.com/ocrstack/ocrstack/ops"
 )
 

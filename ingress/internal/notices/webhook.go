@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/ingress/internal/callback"
-	"github.com/ocrstack/ocrstack/ingress/internal/jsetup"
+	"github.com/ocrstack/ocrstack/ops/jsetup"
 )
 
 // Delivery settings of the webhook.

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
+	"github.com/ocrstack/ocrstack/ops/jsetup"
 )
 
 // JetStream API error codes that mean a compare-and-set lost a race (or an
@@ -68,10 +69,10 @@ type write struct {
 // existing one's configuration (CreateOrUpdate would switch the stream
 // options below off again), then enables what the store needs.
 //
-// Every JetStream API call here is retried on a lost reply (see retry).
+// Every JetStream API call here is retried on a lost reply (see package jsetup of module ops).
 func openBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig, ttl bool) (*bucket, error) {
 	var kv jetstream.KeyValue
-	err := retry(ctx, func(ctx context.Context) (err error) {
+	err := jsetup.Retry(ctx, func(ctx context.Context) (err error) {
 		kv, err = js.KeyValue(ctx, cfg.Bucket)
 		if errors.Is(err, jetstream.ErrBucketNotFound) {
 			kv, err = js.CreateKeyValue(ctx, cfg)
@@ -85,7 +86,7 @@ func openBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyVa
 		return nil, fmt.Errorf("open bucket %s: %w", cfg.Bucket, err)
 	}
 	var stream jetstream.Stream
-	err = retry(ctx, func(ctx context.Context) (err error) {
+	err = jsetup.Retry(ctx, func(ctx context.Context) (err error) {
 		stream, err = js.Stream(ctx, "KV_"+cfg.Bucket)
 		return err
 	})
@@ -99,14 +100,14 @@ func openBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyVa
 		sc.AllowAtomicPublish = true
 		sc.AllowMsgTTL = sc.AllowMsgTTL || ttl
 		sc.Replicas = max(sc.Replicas, cfg.Replicas)
-		err := retry(ctx, func(ctx context.Context) error {
+		err := jsetup.Retry(ctx, func(ctx context.Context) error {
 			_, err := js.UpdateStream(ctx, sc)
 			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("enable atomic batches and %d replicas on %s: %w", sc.Replicas, cfg.Bucket, err)
 		}
-		err = retry(ctx, func(ctx context.Context) (err error) {
+		err = jsetup.Retry(ctx, func(ctx context.Context) (err error) {
 			stream, err = js.Stream(ctx, "KV_"+cfg.Bucket)
 			return err
 		})
@@ -115,28 +116,6 @@ func openBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyVa
 		}
 	}
 	return &bucket{name: cfg.Bucket, nc: js.Conn(), js: js, stream: stream, kv: kv}, nil
-}
-
-// attemptTimeout bounds one attempt of retry: far above an answered
-// request on a loaded cluster (tens of milliseconds), so only a lost reply
-// reaches it.
-const attemptTimeout = 5 * time.Second
-
-// retry runs op, each attempt with at most attemptTimeout, until it
-// returns anything but a timeout or ctx ends. When two clients create the
-// same replicated bucket at the same moment (two keyservice replicas
-// starting together), nats-server 2.15 may create it but answer neither;
-// the repeat finds it and is answered at once. The ingress's jsetup.Retry
-// is the same.
-func retry(ctx context.Context, op func(context.Context) error) error {
-	for {
-		attempt, cancel := context.WithTimeout(ctx, attemptTimeout)
-		err := op(attempt)
-		cancel()
-		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) {
-			return err
-		}
-	}
 }
 
 func (b *bucket) subject(key string) string { return "$KV." + b.name + "." + key }

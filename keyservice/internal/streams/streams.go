@@ -7,7 +7,7 @@
 // they cannot flip a stream between sizes at each restart, and an
 // operator's `nats stream edit --replicas` survives the next start-up.
 //
-// Every create or update is retried when its reply does not come (retry):
+// Every create or update is retried when its reply does not come (jsetup.Retry in module ops):
 // when two clients create the same replicated stream at the same moment
 // (keyservice and another service starting together), nats-server 2.15
 // creates it but may answer neither (5 of 7 tries of two simultaneous
@@ -17,13 +17,11 @@ package streams
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ops/jsetup"
 )
 
 // Option configures Ensure.
@@ -57,10 +55,10 @@ func Ensure(ctx context.Context, js jetstream.JetStream, spec contracts.StreamSp
 		cfg.MaxMsgs = spec.MaxMsgs
 	}
 	var err error
-	if cfg.Replicas, err = Replicas(ctx, js, spec.Name, o.replicas); err != nil {
+	if cfg.Replicas, err = jsetup.Floor(ctx, js, spec.Name, o.replicas); err != nil {
 		return err
 	}
-	err = retry(ctx, func(ctx context.Context) error {
+	err = jsetup.Retry(ctx, func(ctx context.Context) error {
 		_, err := js.CreateOrUpdateStream(ctx, cfg)
 		return err
 	})
@@ -68,39 +66,4 @@ func Ensure(ctx context.Context, js jetstream.JetStream, spec contracts.StreamSp
 		return fmt.Errorf("ensure stream %s: %w", spec.Name, err)
 	}
 	return nil
-}
-
-// Replicas is the replica count to give the stream name (a KV bucket's is
-// KV_<bucket>): want, or the stream's own when it has more.
-func Replicas(ctx context.Context, js jetstream.JetStream, name string, want int) (int, error) {
-	var s jetstream.Stream
-	err := retry(ctx, func(ctx context.Context) (err error) {
-		s, err = js.Stream(ctx, name)
-		return err
-	})
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return want, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("stream %s info: %w", name, err)
-	}
-	return max(want, s.CachedInfo().Config.Replicas), nil
-}
-
-// attemptTimeout bounds one attempt of retry: far above an answered create
-// on a loaded cluster (tens of milliseconds), so only a lost reply reaches
-// it.
-const attemptTimeout = 5 * time.Second
-
-// retry runs op, each attempt with at most attemptTimeout, until it
-// returns anything but a timeout or ctx ends.
-func retry(ctx context.Context, op func(context.Context) error) error {
-	for {
-		attempt, cancel := context.WithTimeout(ctx, attemptTimeout)
-		err := op(attempt)
-		cancel()
-		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) {
-			return err
-		}
-	}
 }

@@ -10,7 +10,7 @@
 // floor they cannot flip a stream between sizes at each restart, and an
 // operator's `nats stream edit --replicas` survives the next start-up.
 //
-// Every create or update is retried when its reply does not come (retry):
+// Every create or update is retried when its reply does not come (jsetup.Retry in module ops):
 // when two clients create the same replicated stream or consumer at the
 // same moment (two workers, or a worker and the ingress, starting
 // together), nats-server 2.15 creates it but may answer neither (5 of 7
@@ -20,13 +20,12 @@ package streams
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ops/jsetup"
 )
 
 // Settings of the shared jobs consumer.
@@ -109,10 +108,10 @@ func Ensure(ctx context.Context, js jetstream.JetStream, ackWait time.Duration, 
 	for _, spec := range Specs {
 		cfg := StreamConfig(spec)
 		var err error
-		if cfg.Replicas, err = replicasFloor(ctx, js, spec.Name, o.replicas); err != nil {
+		if cfg.Replicas, err = jsetup.Floor(ctx, js, spec.Name, o.replicas); err != nil {
 			return nil, nil, err
 		}
-		err = retry(ctx, func(ctx context.Context) error {
+		err = jsetup.Retry(ctx, func(ctx context.Context) error {
 			_, err := js.CreateOrUpdateStream(ctx, cfg)
 			return err
 		})
@@ -120,12 +119,12 @@ func Ensure(ctx context.Context, js jetstream.JetStream, ackWait time.Duration, 
 			return nil, nil, fmt.Errorf("create or update stream %s: %w", spec.Name, err)
 		}
 	}
-	n, err := replicasFloor(ctx, js, "OBJ_"+contracts.ImagesBucket, o.replicas)
+	n, err := jsetup.Floor(ctx, js, "OBJ_"+contracts.ImagesBucket, o.replicas)
 	if err != nil {
 		return nil, nil, err
 	}
 	var images jetstream.ObjectStore
-	err = retry(ctx, func(ctx context.Context) (err error) {
+	err = jsetup.Retry(ctx, func(ctx context.Context) (err error) {
 		images, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 			Bucket:   contracts.ImagesBucket,
 			TTL:      contracts.ImagesMaxAge,
@@ -138,7 +137,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, ackWait time.Duration, 
 		return nil, nil, fmt.Errorf("create or update object store %s: %w", contracts.ImagesBucket, err)
 	}
 	var cons jetstream.Consumer
-	err = retry(ctx, func(ctx context.Context) (err error) {
+	err = jsetup.Retry(ctx, func(ctx context.Context) (err error) {
 		cons, err = js.CreateOrUpdateConsumer(ctx, contracts.JobsStream, ConsumerConfig(ackWait))
 		return err
 	})
@@ -146,40 +145,4 @@ func Ensure(ctx context.Context, js jetstream.JetStream, ackWait time.Duration, 
 		return nil, nil, fmt.Errorf("create or update consumer %s: %w", contracts.JobsConsumer, err)
 	}
 	return cons, images, nil
-}
-
-// replicasFloor is the replica count to give the stream name (OBJ_<bucket>
-// for an object store): want, or the stream's own when it has more.
-func replicasFloor(ctx context.Context, js jetstream.JetStream, name string, want int) (int, error) {
-	want = max(want, 1)
-	var s jetstream.Stream
-	err := retry(ctx, func(ctx context.Context) (err error) {
-		s, err = js.Stream(ctx, name)
-		return err
-	})
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return want, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("stream %s info: %w", name, err)
-	}
-	return max(want, s.CachedInfo().Config.Replicas), nil
-}
-
-// attemptTimeout bounds one attempt of retry: far above an answered create
-// on a loaded cluster (tens of milliseconds), so only a lost reply reaches
-// it.
-const attemptTimeout = 5 * time.Second
-
-// retry runs op, each attempt with at most attemptTimeout, until it
-// returns anything but a timeout or ctx ends.
-func retry(ctx context.Context, op func(context.Context) error) error {
-	for {
-		attempt, cancel := context.WithTimeout(ctx, attemptTimeout)
-		err := op(attempt)
-		cancel()
-		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) {
-			return err
-		}
-	}
 }

@@ -1,5 +1,5 @@
-// Package jsetup holds what every stream and bucket the ingress creates or
-// updates at start-up needs on a JetStream cluster.
+// Package jsetup holds what every stream, bucket and consumer the services
+// create or update at start-up need on a JetStream cluster.
 //
 // Replicas: the configured count (OCR_NATS_REPLICAS) is a floor, not a
 // value to enforce (Floor). A new stream gets it, an existing one with

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/ocrstack/ocrstack/ingress/internal/natstest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -54,7 +55,7 @@ func TestRetry(t *testing.T) {
 // TestFloor checks the replicas given to a missing stream (the floor) and
 // to an existing one (the larger of its own and the floor).
 func TestFloor(t *testing.T) {
-	_, js := natstest.JetStream(t)
+	js := startJetStream(t)
 	ctx := t.Context()
 	n, err := Floor(ctx, js, "MISSING", 3)
 	require.NoError(t, err)
@@ -70,4 +71,20 @@ func TestFloor(t *testing.T) {
 	n, err = Floor(ctx, js, "R1", 3)
 	require.NoError(t, err)
 	require.Equal(t, 3, n)
+}
+
+// startJetStream runs an embedded JetStream server for one test.
+func startJetStream(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	require.NoError(t, err)
+	srv.Start()
+	t.Cleanup(srv.Shutdown)
+	require.True(t, srv.ReadyForConnections(10*time.Second))
+	nc, err := nats.Connect(srv.ClientURL())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	return js
 }
