@@ -31,8 +31,11 @@
 //     published to JetStream until the stream acknowledges it, retrying
 //     with the same Nats-Msg-Id across NATS restarts. keyservice's
 //     verification events and the ingress's low-credit notices need the
-//     same guarantee, so it lives here rather than in either; it is the
-//     one package of ops that imports nats.go.
+//     same guarantee, so it lives here rather than in either.
+//   - Stream and bucket set-up (package ops/jsetup): every service creates
+//     some of the same streams; jsetup.Floor makes OCR_NATS_REPLICAS a
+//     floor and jsetup.Retry repeats a create whose reply nats-server lost.
+//     ops/emit and ops/jsetup are the packages of ops that import nats.go.
 //   - Traces: W3C trace context (the traceparent header) is parsed, created
 //     and carried through NATS headers (trace.go) so that every service can
 //     log the trace_id of the request it works on. Spans are not recorded
