@@ -21,8 +21,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
-	"github.com/ocrstack/ocrstack/ops/jsetup"
 	"github.com/ocrstack/ocrstack/ops"
+	"github.com/ocrstack/ocrstack/ops/jsetup"
 )
 
 // Errors of Submit.
