@@ -85,3 +85,13 @@ func SplitEventBatch(count string, body []byte) ([][]byte, error) {
 	}
 	return out, nil
 }
+
+// EventBodies returns the events a message on an events subject carries,
+// given its HeaderEventBatch value: the body itself when that is empty (one
+// event), else the batch's lines (see SplitEventBatch).
+func EventBodies(batchCount string, body []byte) ([][]byte, error) {
+	if batchCount == "" {
+		return [][]byte{body}, nil
+	}
+	return SplitEventBatch(batchCount, body)
+}

@@ -31,6 +31,20 @@ func TestEventBatchRoundTrip(t *testing.T) {
 	}
 }
 
+func TestEventBodies(t *testing.T) {
+	got, err := EventBodies("", []byte(`{"eventId":"a"}`))
+	if err != nil || len(got) != 1 || string(got[0]) != `{"eventId":"a"}` {
+		t.Fatalf("single: %q, %v", got, err)
+	}
+	got, err = EventBodies("2", []byte("{}\n{}"))
+	if err != nil || len(got) != 2 {
+		t.Fatalf("batch: %q, %v", got, err)
+	}
+	if _, err := EventBodies("2", []byte("{}")); !errors.Is(err, ErrEventBatch) {
+		t.Fatalf("short batch: %v", err)
+	}
+}
+
 func TestSplitEventBatchRefuses(t *testing.T) {
 	for name, c := range map[string]struct {
 		count, body string

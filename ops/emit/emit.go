@@ -19,14 +19,16 @@
 //     forgotten; failed (a nack, no responders, ErrDisconnected on a
 //     reconnect, or no ack within AckTimeout, so none hangs), it is
 //     published again after a backoff (100 ms doubling to 5 s, jittered).
-//   - Exactly once in the stream: each retry carries the event's
-//     Nats-Msg-Id, so a retry of a publish that was stored but whose ack was
-//     lost is dropped by the stream's duplicate window (2 minutes for the
-//     events stream). Retries go on past that window, because dropping an
-//     event is worse: only an event stored without its ack reaching us and
-//     retried more than 2 minutes after its first publish (NATS down longer
-//     than that exactly then) can be stored twice, and analytics keeps one
-//     row per event id (ReplacingMergeTree) even then.
+//   - Once per eventId downstream: each retry carries its message's
+//     Nats-Msg-Id (the event's id, or the batch's), so a retry of a publish
+//     that was stored but whose ack was lost is dropped by the stream's
+//     duplicate window (2 minutes for the events stream). Retries go on past
+//     that window, because dropping an event is worse. An event emitted
+//     again after its first publish settled (a replayed verification emits
+//     its first event again, in case that one was lost) is stored again when
+//     either copy travelled in a batch, under the same eventId. Consumers
+//     count events by eventId: analytics keeps one row per event id
+//     (ReplacingMergeTree), notice webhooks carry it as X-OCR-Notice-Id.
 //   - Bounded memory: at most MaxPending events wait (100 000 by default,
 //     about 40 MB of verification events). Past it an event is dropped,
 //     counted (the dropped metric) and logged at most once a second: the
@@ -39,6 +41,18 @@
 //     guarantee, and ops is the one module all of them import besides
 //     contracts (which stays free of nats.go). The root package ops does
 //     not import nats.go; only this package does.
+//   - Batched under load: an event is published at once when no publish
+//     awaits its ack; those emitted while one does are queued and go out
+//     together, as one message per subject (contracts' event batch: header
+//     Ocr-Event-Batch, one event per line), when the ack arrives or
+//     maxDelay after the first of them, whichever is first. A quiet
+//     producer therefore sends each event alone, as before, with its own
+//     id as Nats-Msg-Id; a busy one sends hundreds per message, which is
+//     what makes a verification event cheap: the stream stores, and
+//     analytics receives and acknowledges, one message per batch, not one
+//     per event. A batch is retried whole, under its own Nats-Msg-Id; each
+//     event keeps its eventId in the body, which is what analytics
+//     deduplicates by.
 //
 // Only the process dying loses pending events; a durable outbox would
 // cost a write per event.
@@ -55,7 +69,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ocrstack/ocrstack/contracts"
 )
 
 // Defaults of Config.
@@ -64,6 +81,12 @@ const (
 	DefaultAckTimeout = 10 * time.Second
 	minBackoff        = 100 * time.Millisecond
 	maxBackoff        = 5 * time.Second
+	// maxDelay is the longest an event waits in the queue for the
+	// publish ahead of it to be acknowledged: an ack that is slow (or
+	// never comes, until AckTimeout) holds nothing up longer.
+	maxDelay = 20 * time.Millisecond
+	// batchPrefix starts a batch's Nats-Msg-Id.
+	batchPrefix = "batch_"
 )
 
 // ErrNoMsgID refuses an event without a Nats-Msg-Id header: without one a
@@ -75,12 +98,12 @@ type Config struct {
 	Conn   *nats.Conn
 	Logger *slog.Logger
 	// Registerer, when set, gets the Emitter's metrics, named
-	// <Namespace>_events_pending, <Namespace>_event_retries_total and
-	// <Namespace>_events_dropped_total.
+	// <Namespace>_events_pending, <Namespace>_event_retries_total,
+	// <Namespace>_events_dropped_total and <Namespace>_event_messages_total.
 	Registerer prometheus.Registerer
 	Namespace  string
-	// MaxPending bounds the events waiting for their ack; 0 means
-	// DefaultMaxPending.
+	// MaxPending bounds the events waiting for their ack (queued or
+	// published); 0 means DefaultMaxPending.
 	MaxPending int
 	// AckTimeout is how long a publish waits for its ack before it is
 	// retried; 0 means DefaultAckTimeout.
@@ -94,23 +117,47 @@ type Emitter struct {
 	js  jetstream.JetStream
 
 	mu sync.Mutex
-	// pending holds the events not acknowledged yet, by Nats-Msg-Id.
-	pending map[string]*pendingEvent
-	// idle is closed, and replaced, whenever pending becomes empty.
+	// ids holds the id of every event not acknowledged yet.
+	ids map[string]struct{}
+	// queue holds the events not published yet, by subject; subjects
+	// lists its subjects in the order they were first queued.
+	queue    map[string][]event
+	subjects []string
+	// sent holds the published messages not acknowledged yet, by
+	// Nats-Msg-Id.
+	sent map[string]*message
+	// awaiting counts the messages published for the first time whose
+	// ack has not come: while any does, events queue.
+	awaiting int
+	// timer flushes the queue maxDelay after its first event.
+	timer *time.Timer
+	// idle is closed, and replaced, whenever ids becomes empty.
 	idle chan struct{}
 	// closed stops retries (Close).
 	closed   bool
 	lastDrop time.Time
 
-	retries, dropped prometheus.Counter
+	retries, dropped, messages prometheus.Counter
 }
 
-type pendingEvent struct {
-	subject string
-	data    []byte
-	header  nats.Header
-	// attempts counts the failed publishes so far.
+// event is one event given to Emit.
+type event struct {
+	id     string
+	data   []byte
+	header nats.Header
+}
+
+// message is one published message: an event alone, or a batch.
+type message struct {
+	id, subject string
+	data        []byte
+	header      nats.Header
+	// events are the ids of the events it carries.
+	events []string
+	// attempts counts the failed publishes so far; first means the first
+	// publish has not settled yet.
 	attempts int
+	first    bool
 }
 
 // New returns an Emitter publishing on cfg.Conn.
@@ -124,7 +171,7 @@ func New(cfg Config) (*Emitter, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Emitter{cfg: cfg, pending: map[string]*pendingEvent{}, idle: make(chan struct{}),
+	e := &Emitter{cfg: cfg, ids: map[string]struct{}{}, queue: map[string][]event{}, sent: map[string]*message{}, idle: make(chan struct{}),
 		retries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: cfg.Namespace + "_event_retries_total",
 			Help: "Event publishes tried again after a failure (nack, timeout, disconnect).",
@@ -132,6 +179,10 @@ func New(cfg Config) (*Emitter, error) {
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: cfg.Namespace + "_events_dropped_total",
 			Help: "Events dropped because too many were waiting for their ack.",
+		}),
+		messages: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: cfg.Namespace + "_event_messages_total",
+			Help: "Messages published for the first time, each one event or a batch of them.",
 		}),
 	}
 	close(e.idle)
@@ -148,9 +199,10 @@ func New(cfg Config) (*Emitter, error) {
 	if cfg.Registerer != nil {
 		pendingGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: cfg.Namespace + "_events_pending",
-			Help: "Events published but not acknowledged by the stream yet.",
+			Help: "Events given to publish but not acknowledged by the stream yet.",
 		}, func() float64 { return float64(e.Pending()) })
-		if err := errors.Join(cfg.Registerer.Register(pendingGauge), cfg.Registerer.Register(e.retries), cfg.Registerer.Register(e.dropped)); err != nil {
+		if err := errors.Join(cfg.Registerer.Register(pendingGauge), cfg.Registerer.Register(e.retries),
+			cfg.Registerer.Register(e.dropped), cfg.Registerer.Register(e.messages)); err != nil {
 			return nil, fmt.Errorf("register event metrics: %w", err)
 		}
 	}
@@ -167,11 +219,11 @@ func (e *Emitter) Emit(subject string, data []byte, header nats.Header) error {
 		return ErrNoMsgID
 	}
 	e.mu.Lock()
-	if _, dup := e.pending[id]; dup {
+	if _, dup := e.ids[id]; dup {
 		e.mu.Unlock()
 		return nil
 	}
-	if len(e.pending) >= e.cfg.MaxPending {
+	if len(e.ids) >= e.cfg.MaxPending {
 		logIt := time.Since(e.lastDrop) >= time.Second
 		if logIt {
 			e.lastDrop = time.Now()
@@ -183,65 +235,161 @@ func (e *Emitter) Emit(subject string, data []byte, header nats.Header) error {
 		}
 		return nil
 	}
-	if len(e.pending) == 0 {
+	if len(e.ids) == 0 {
 		e.idle = make(chan struct{})
 	}
-	ev := &pendingEvent{subject: subject, data: data, header: header}
-	e.pending[id] = ev
+	e.ids[id] = struct{}{}
+	if _, ok := e.queue[subject]; !ok {
+		e.subjects = append(e.subjects, subject)
+	}
+	e.queue[subject] = append(e.queue[subject], event{id: id, data: data, header: header})
+	var out []*message
+	if e.awaiting == 0 {
+		out = e.takeLocked()
+	} else if e.timer == nil {
+		e.timer = time.AfterFunc(maxDelay, e.flush)
+	}
 	e.mu.Unlock()
-	e.publish(id, ev)
+	e.publishAll(out)
 	return nil
 }
 
-// publish sends ev once; a failure to send schedules a retry.
-func (e *Emitter) publish(id string, ev *pendingEvent) {
+// flush publishes whatever is queued.
+func (e *Emitter) flush() {
+	e.mu.Lock()
+	out := e.takeLocked()
+	e.mu.Unlock()
+	e.publishAll(out)
+}
+
+// takeLocked empties the queue into messages: per subject, an event alone
+// as itself, more as batches of at most contracts.MaxEventBatch events and
+// contracts.MaxEventBatchBytes. Each counts as awaiting its first ack.
+func (e *Emitter) takeLocked() []*message {
+	if e.timer != nil {
+		e.timer.Stop()
+		e.timer = nil
+	}
+	var out []*message
+	for _, subject := range e.subjects {
+		evs := e.queue[subject]
+		for len(evs) > 0 {
+			n, size := 0, 0
+			for n < len(evs) && n < contracts.MaxEventBatch && (n == 0 || size+len(evs[n].data)+1 <= contracts.MaxEventBatchBytes) {
+				size += len(evs[n].data) + 1
+				n++
+			}
+			out = append(out, newMessage(subject, evs[:n]))
+			evs = evs[n:]
+		}
+		delete(e.queue, subject)
+	}
+	e.subjects = e.subjects[:0]
+	for _, m := range out {
+		e.sent[m.id] = m
+	}
+	e.awaiting += len(out)
+	return out
+}
+
+// newMessage is the message carrying evs: the event itself when alone,
+// else a batch under an id of its own.
+func newMessage(subject string, evs []event) *message {
+	if len(evs) == 1 {
+		return &message{id: evs[0].id, subject: subject, data: evs[0].data, header: evs[0].header, events: []string{evs[0].id}, first: true}
+	}
+	lines := make([][]byte, len(evs))
+	ids := make([]string, len(evs))
+	for i, ev := range evs {
+		lines[i], ids[i] = ev.data, ev.id
+	}
+	body, count := contracts.JoinEventBatch(lines)
+	id := batchPrefix + nuid.Next()
+	h := nats.Header{}
+	h.Set(jetstream.MsgIDHeader, id)
+	h.Set(contracts.HeaderEventBatch, count)
+	return &message{id: id, subject: subject, data: body, header: h, events: ids, first: true}
+}
+
+func (e *Emitter) publishAll(out []*message) {
+	e.messages.Add(float64(len(out)))
+	for _, m := range out {
+		e.publish(m)
+	}
+}
+
+// publish sends m once; a failure to send schedules a retry.
+func (e *Emitter) publish(m *message) {
 	// A fresh message each time: the JetStream context keeps the one it
 	// was given until the publish settles.
-	m := &nats.Msg{Subject: ev.subject, Data: ev.data, Header: ev.header}
-	if _, err := e.js.PublishMsgAsync(m); err != nil {
-		e.retry(id, err)
+	msg := &nats.Msg{Subject: m.subject, Data: m.data, Header: m.header}
+	if _, err := e.js.PublishMsgAsync(msg); err != nil {
+		e.retry(m.id, err)
 	}
 }
 
-// acked forgets an acknowledged event.
-func (e *Emitter) acked(m *nats.Msg) {
-	id := m.Header.Get(jetstream.MsgIDHeader)
+// acked forgets an acknowledged message and its events, and publishes
+// what queued meanwhile.
+func (e *Emitter) acked(msg *nats.Msg) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if _, ok := e.pending[id]; !ok {
-		return
-	}
-	delete(e.pending, id)
-	if len(e.pending) == 0 {
-		close(e.idle)
-	}
-}
-
-// failed retries an event whose publish was not acknowledged.
-func (e *Emitter) failed(m *nats.Msg, err error) {
-	e.retry(m.Header.Get(jetstream.MsgIDHeader), err)
-}
-
-// retry publishes event id again after its backoff.
-func (e *Emitter) retry(id string, err error) {
-	e.mu.Lock()
-	ev, ok := e.pending[id]
+	m, ok := e.sent[msg.Header.Get(jetstream.MsgIDHeader)]
 	if !ok {
 		e.mu.Unlock()
 		return
 	}
+	delete(e.sent, m.id)
+	for _, id := range m.events {
+		delete(e.ids, id)
+	}
+	if len(e.ids) == 0 {
+		close(e.idle)
+	}
+	out := e.settledLocked(m)
+	e.mu.Unlock()
+	e.publishAll(out)
+}
+
+// settledLocked notes that m's publish settled; when it was the last first
+// publish awaited, it takes the queue to publish.
+func (e *Emitter) settledLocked(m *message) []*message {
+	if !m.first {
+		return nil
+	}
+	m.first = false
+	e.awaiting--
+	if e.awaiting > 0 || len(e.subjects) == 0 {
+		return nil
+	}
+	return e.takeLocked()
+}
+
+// failed retries a message whose publish was not acknowledged.
+func (e *Emitter) failed(m *nats.Msg, err error) {
+	e.retry(m.Header.Get(jetstream.MsgIDHeader), err)
+}
+
+// retry publishes message id again after its backoff.
+func (e *Emitter) retry(id string, err error) {
+	e.mu.Lock()
+	m, ok := e.sent[id]
+	if !ok {
+		e.mu.Unlock()
+		return
+	}
+	out := e.settledLocked(m)
 	if e.closed {
 		e.mu.Unlock()
 		return
 	}
-	ev.attempts++
-	n := ev.attempts
+	m.attempts++
+	n := m.attempts
 	e.mu.Unlock()
+	e.publishAll(out)
 	e.retries.Inc()
 	if n == 1 || n%20 == 0 {
-		e.cfg.Logger.Warn("event not stored yet; retrying", "subject", ev.subject, "attempts", n, "err", err)
+		e.cfg.Logger.Warn("events not stored yet; retrying", "subject", m.subject, "events", len(m.events), "attempts", n, "err", err)
 	}
-	time.AfterFunc(backoff(n), func() { e.publish(id, ev) })
+	time.AfterFunc(backoff(n), func() { e.publish(m) })
 }
 
 // backoff is the wait before attempt n+1: minBackoff doubling up to
@@ -259,7 +407,7 @@ func backoff(n int) time.Duration {
 func (e *Emitter) Pending() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return len(e.pending)
+	return len(e.ids)
 }
 
 // Drain waits until every pending event is acknowledged, or ctx ends; it
@@ -268,7 +416,7 @@ func (e *Emitter) Pending() int {
 func (e *Emitter) Drain(ctx context.Context) int {
 	for {
 		e.mu.Lock()
-		idle, n := e.idle, len(e.pending)
+		idle, n := e.idle, len(e.ids)
 		e.mu.Unlock()
 		if n == 0 {
 			return 0
@@ -286,5 +434,9 @@ func (e *Emitter) Drain(ctx context.Context) int {
 func (e *Emitter) Close() {
 	e.mu.Lock()
 	e.closed = true
+	if e.timer != nil {
+		e.timer.Stop()
+		e.timer = nil
+	}
 	e.mu.Unlock()
 }

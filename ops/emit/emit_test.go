@@ -13,8 +13,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ocrstack/ocrstack/contracts"
 )
 
 // startServer runs a JetStream server on port (-1 for any) storing in
@@ -76,9 +77,11 @@ func TestEmitterRetriesUntilStored(t *testing.T) {
 	drainCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	require.Zero(t, e.Drain(drainCtx))
-	info, err := s.Info(ctx)
-	require.NoError(t, err)
-	require.Equal(t, uint64(3), info.State.Msgs)
+	stored := storedEvents(t, s, 3)
+	require.Len(t, stored, 3)
+	for id, n := range stored {
+		require.Equal(t, 1, n, "copies of %s", id)
+	}
 	n, err := testutil.GatherAndCount(reg, "test_events_pending", "test_event_retries_total", "test_events_dropped_total")
 	require.NoError(t, err)
 	require.Equal(t, 3, n)
@@ -128,19 +131,7 @@ func TestEmitSurvivesNATSRestart(t *testing.T) {
 	defer cancel()
 	require.Zero(t, e.Drain(drainCtx), "events never acknowledged")
 
-	got := map[string]int{}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	require.NoError(t, err)
-	assert.Eventually(t, func() bool {
-		batch, err := cons.FetchNoWait(500)
-		if err != nil {
-			return false
-		}
-		for msg := range batch.Messages() {
-			got[string(msg.Data())]++
-		}
-		return len(got) >= emitters*each
-	}, 20*time.Second, 50*time.Millisecond)
+	got := storedEvents(t, s, emitters*each)
 	require.Equal(t, emitters*each, len(got), "events stored")
 	for id, n := range got {
 		require.Equal(t, 1, n, "copies of %s", id)
@@ -160,4 +151,113 @@ func TestBackoff(t *testing.T) {
 			require.GreaterOrEqual(t, got, tc.want*3/4, "attempt %d", tc.n)
 		}
 	}
+}
+
+// storedEvents reads stream s until it has seen want distinct events (or
+// 20 s passed) and counts the copies of each, by body: a message is one
+// event, or a batch of them (split by contracts.SplitEventBatch).
+func storedEvents(t *testing.T, s jetstream.Stream, want int) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	cons, err := s.OrderedConsumer(context.Background(), jetstream.OrderedConsumerConfig{})
+	require.NoError(t, err)
+	deadline := time.Now().Add(20 * time.Second)
+	for len(got) < want && time.Now().Before(deadline) {
+		batch, err := cons.FetchNoWait(500)
+		require.NoError(t, err)
+		n := 0
+		for msg := range batch.Messages() {
+			n++
+			count := msg.Headers().Get(contracts.HeaderEventBatch)
+			if count == "" {
+				got[string(msg.Data())]++
+				continue
+			}
+			lines, err := contracts.SplitEventBatch(count, msg.Data())
+			require.NoError(t, err)
+			for _, l := range lines {
+				got[string(l)]++
+			}
+		}
+		if n == 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return got
+}
+
+// TestEmitBatchesUnderLoad: events emitted faster than acks return go out
+// as batches (far fewer messages than events, none over the limits), each
+// stored once; an event emitted alone, on a quiet emitter, goes out as
+// itself, under its own id and without the batch header.
+func TestEmitBatchesUnderLoad(t *testing.T) {
+	nc := connect(t, startServer(t, -1, t.TempDir()))
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx := context.Background()
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "EV", Subjects: []string{"ev.>"}, Duplicates: 2 * time.Minute})
+	require.NoError(t, err)
+	reg := prometheus.NewRegistry()
+	e, err := New(Config{Conn: nc, Registerer: reg, Namespace: "test"})
+	require.NoError(t, err)
+	t.Cleanup(e.Close)
+
+	const emitters, each = 8, 2000
+	var wg sync.WaitGroup
+	for w := range emitters {
+		wg.Go(func() {
+			for i := range each {
+				id := fmt.Sprintf("id_%d_%d", w, i)
+				subject := "ev.a"
+				if i%2 == 1 {
+					subject = "ev.b"
+				}
+				require.NoError(t, e.Emit(subject, []byte(id), header(id)))
+			}
+		})
+	}
+	wg.Wait()
+	drainCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	require.Zero(t, e.Drain(drainCtx))
+	got := storedEvents(t, s, emitters*each)
+	require.Len(t, got, emitters*each)
+	for id, n := range got {
+		require.Equal(t, 1, n, "copies of %s", id)
+	}
+	info, err := s.Info(ctx)
+	require.NoError(t, err)
+	msgs := testutil.ToFloat64(e.messages)
+	require.Equal(t, float64(info.State.Msgs), msgs, "messages counted")
+	require.Less(t, msgs, float64(emitters*each)/10, "events were not batched")
+	t.Logf("%d events in %d messages", emitters*each, info.State.Msgs)
+
+	// Each batch holds one subject's events only.
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	require.NoError(t, err)
+	batch, err := cons.Fetch(int(info.State.Msgs))
+	require.NoError(t, err)
+	for msg := range batch.Messages() {
+		lines := [][]byte{msg.Data()}
+		if c := msg.Headers().Get(contracts.HeaderEventBatch); c != "" {
+			lines, err = contracts.SplitEventBatch(c, msg.Data())
+			require.NoError(t, err)
+			require.LessOrEqual(t, len(msg.Data()), contracts.MaxEventBatchBytes)
+		}
+		for _, l := range lines {
+			var w, i int
+			_, err := fmt.Sscanf(string(l), "id_%d_%d", &w, &i)
+			require.NoError(t, err)
+			require.Equal(t, map[bool]string{true: "ev.a", false: "ev.b"}[i%2 == 0], msg.Subject(), "event %s", l)
+		}
+	}
+
+	// Quiet: one event alone is published as itself.
+	require.NoError(t, e.Emit("ev.a", []byte("alone"), header("alone")))
+	require.Zero(t, e.Drain(drainCtx))
+	last, err := s.GetLastMsgForSubject(ctx, "ev.a")
+	require.NoError(t, err)
+	require.Equal(t, "alone", string(last.Data))
+	require.Equal(t, "alone", last.Header.Get(jetstream.MsgIDHeader))
+	require.Empty(t, last.Header.Get(contracts.HeaderEventBatch))
 }

@@ -185,7 +185,7 @@ func (h *harness) readEvents(ctx context.Context) ([]eventRec, error) {
 		return nil, err
 	}
 	var events []eventRec
-	for len(events) < want {
+	for read := 0; read < want; {
 		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
 			return nil, err
@@ -197,8 +197,22 @@ func (h *harness) readEvents(ctx context.Context) ([]eventRec, error) {
 			if err != nil {
 				return nil, err
 			}
-			events = append(events, decodeEvent(m.Subject(), m.Headers().Get(contracts.HeaderMsgID), m.Data(), meta.Sequence.Stream, meta.Timestamp))
+			// A batch's events are named by their eventIds, not by the
+			// batch's Nats-Msg-Id.
+			count := m.Headers().Get(contracts.HeaderEventBatch)
+			msgID := m.Headers().Get(contracts.HeaderMsgID)
+			if count != "" {
+				msgID = ""
+			}
+			bodies, err := contracts.EventBodies(count, m.Data())
+			if err != nil {
+				return nil, fmt.Errorf("event message %d: %w", meta.Sequence.Stream, err)
+			}
+			for _, b := range bodies {
+				events = append(events, decodeEvent(m.Subject(), msgID, b, meta.Sequence.Stream, meta.Timestamp))
+			}
 		}
+		read += n
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
 			return nil, err
 		}

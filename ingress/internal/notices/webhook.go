@@ -79,7 +79,7 @@ func (w *Webhook) Start(ctx context.Context) error {
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
 		w.wg.Add(1)
 		defer w.wg.Done()
-		w.settle(msg, w.post(runCtx, msg.Data()))
+		w.settle(msg, w.postAll(runCtx, msg))
 	})
 	if err != nil {
 		stop()
@@ -109,6 +109,31 @@ func (w *Webhook) Stop(ctx context.Context) error {
 
 // errPermanent marks a notice no retry can deliver.
 var errPermanent = errors.New("permanent failure")
+
+// postAll posts each notice msg carries: one, or a batch (see
+// contracts.SplitEventBatch). A notice that is not one is skipped (logged);
+// any other failure fails the message, whose redelivery posts its notices
+// again: receivers deduplicate by X-OCR-Notice-Id, as with any retry.
+func (w *Webhook) postAll(ctx context.Context, msg jetstream.Msg) error {
+	bodies, err := contracts.EventBodies(msg.Headers().Get(contracts.HeaderEventBatch), msg.Data())
+	if err != nil {
+		return fmt.Errorf("%w: %w", errPermanent, err)
+	}
+	if len(bodies) == 1 {
+		return w.post(ctx, bodies[0])
+	}
+	for i, body := range bodies {
+		err := w.post(ctx, body)
+		if errors.Is(err, errPermanent) {
+			w.cfg.Logger.Warn("notice dropped", "batch_line", i+1, "err", err)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // post sends one signed attempt; only a 2xx answer is a delivery.
 func (w *Webhook) post(ctx context.Context, body []byte) error {

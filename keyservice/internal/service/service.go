@@ -70,15 +70,17 @@ type Events interface {
 //
 // Verifications are the exception, because a replica must decide many at
 // once to keep up (the store groups concurrent verifications of one budget
-// into one write): the endpoint hands each to a goroutine of its own, at
-// most MaxInFlight at a time, which answers by publishing to the request's
+// into one write): the endpoint hands each to a worker goroutine, at most
+// MaxInFlight at a time, which answers by publishing to the request's
 // reply subject itself (see asyncRequest). micro's statistics for verify
 // therefore count requests but not errors, and their processing time is
 // the hand-off's.
 type Service struct {
 	cfg Config
-	// inflight holds a token per verification being decided.
+	// inflight holds a token per verify worker; work hands a verification
+	// to an idle one.
 	inflight chan struct{}
+	work     chan *asyncRequest
 	running  sync.WaitGroup
 	// nc answers handed-off verifications; set by Register.
 	nc *nats.Conn
@@ -100,7 +102,7 @@ func New(cfg Config) *Service {
 	if cfg.MaxInFlight == 0 {
 		cfg.MaxInFlight = 1024
 	}
-	return &Service{cfg: cfg, inflight: make(chan struct{}, cfg.MaxInFlight)}
+	return &Service{cfg: cfg, inflight: make(chan struct{}, cfg.MaxInFlight), work: make(chan *asyncRequest)}
 }
 
 // Wait returns once every verification handed off has been answered; call

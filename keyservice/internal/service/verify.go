@@ -219,17 +219,47 @@ func creditsOrUnlimited(c *int64) int64 {
 	return *c
 }
 
-// verifyAsync is the verify endpoint: it hands the request to a goroutine
-// of its own, waiting while MaxInFlight are being decided.
+// verifyWorkerIdle is how long a verify worker waits for another request
+// before it ends.
+const verifyWorkerIdle = 10 * time.Second
+
+// verifyAsync is the verify endpoint: it hands the request to an idle
+// verify worker, or starts one while fewer than MaxInFlight run, else
+// waits for either. Workers outlive their request, so a verification
+// neither starts a goroutine nor grows a fresh one's stack (which was 5%
+// of the CPU a verification cost).
 func (s *Service) verifyAsync(req micro.Request) {
-	s.inflight <- struct{}{}
 	s.running.Add(1)
 	r := &asyncRequest{nc: s.nc, data: req.Data(), headers: req.Headers(), reply: req.Reply(), subject: req.Subject()}
-	go func() {
-		defer s.running.Done()
-		defer func() { <-s.inflight }()
+	select {
+	case s.work <- r:
+		return
+	default:
+	}
+	// Both cases ready: select would pick one at random.
+	select {
+	case s.work <- r:
+	case s.inflight <- struct{}{}:
+		go s.verifyWorker(r)
+	}
+}
+
+// verifyWorker decides r, then each request handed to it, until none came
+// for verifyWorkerIdle.
+func (s *Service) verifyWorker(r *asyncRequest) {
+	defer func() { <-s.inflight }()
+	idle := time.NewTimer(verifyWorkerIdle)
+	defer idle.Stop()
+	for {
 		s.handleVerify(r)
-	}()
+		s.running.Done()
+		idle.Reset(verifyWorkerIdle)
+		select {
+		case r = <-s.work:
+		case <-idle.C:
+			return
+		}
+	}
 }
 
 // asyncRequest is a micro.Request answered by publishing to its reply

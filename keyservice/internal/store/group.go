@@ -54,10 +54,14 @@ type ask struct {
 type askResult struct {
 	v   Verification
 	err error
+	// lead, when set, is no result: it makes the ask's caller lead this
+	// group (which holds the ask) before its result arrives.
+	lead []*ask
 }
 
 // enqueue adds a to the verifications of Doc home. When no group of home is
-// in progress, the caller leads one at once, with a alone.
+// in progress, the caller leads one at once, with a alone; else a waits to
+// be decided in a later group, or to be told to lead it.
 func (s *Store) enqueue(home string, a *ask) {
 	s.groupsMu.Lock()
 	if q, busy := s.groups[home]; busy {
@@ -71,7 +75,9 @@ func (s *Store) enqueue(home string, a *ask) {
 }
 
 // lead decides group, then hands the verifications that queued meanwhile
-// to a new goroutine, so the caller returns with its own answer.
+// to the first of them, whose caller is waiting anyway (see Verify), so
+// the caller returns with its own answer and no goroutine is started per
+// group.
 func (s *Store) lead(home string, group []*ask) {
 	s.decideGroup(home, group)
 	s.groupsMu.Lock()
@@ -85,7 +91,7 @@ func (s *Store) lead(home string, group []*ask) {
 	next := q[:n:n]
 	s.groups[home] = append([]*ask(nil), q[n:]...)
 	s.groupsMu.Unlock()
-	go s.lead(home, next)
+	next[0].done <- askResult{lead: next}
 }
 
 // decideGroup decides group against Doc home and answers every ask in it.

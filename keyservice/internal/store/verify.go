@@ -60,6 +60,10 @@ func (s *Store) Verify(ctx context.Context, hash, requestID string, now int64, p
 	a := &ask{rec: rec, ident: ident, hash: hash, requestID: requestID, now: now, plan: plan, done: make(chan askResult, 1)}
 	s.enqueue(rec.home(), a)
 	r := <-a.done
+	if r.lead != nil {
+		s.lead(rec.home(), r.lead)
+		r = <-a.done
+	}
 	return r.v, r.err
 }
 
