@@ -44,6 +44,9 @@ var rtValidPrefix = []byte(`{"valid":true,`)
 // does its JetStream work on its connection, as run.go does. The key has
 // credits and a rate limit, both far more than a run spends.
 //
+// verifies/write is how many verifications the replica decided per group
+// (one compare-and-set each, when they spend).
+//
 // verify-8-keys spreads the verifications over eight keys, so none waits
 // for another's write. cas is the cost of the durable write alone: a KV
 // compare-and-set from the client, spread over eight entries, with no
@@ -99,8 +102,18 @@ func BenchmarkRoundTrip(b *testing.B) {
 	}
 	for _, o := range ops {
 		b.Run(o.name, func(b *testing.B) {
-			b.Run("serial", func(b *testing.B) { rtRun(b, 1, o.op) })
-			b.Run("parallel-8", func(b *testing.B) { rtRun(b, 8, o.op) })
+			for _, w := range []struct {
+				name    string
+				workers int
+			}{{"serial", 1}, {"parallel-8", 8}} {
+				b.Run(w.name, func(b *testing.B) {
+					groups0, asks0 := rt.groups.Load(), rt.asks.Load()
+					rtRun(b, w.workers, o.op)
+					if g := rt.groups.Load() - groups0; g > 0 {
+						b.ReportMetric(float64(rt.asks.Load()-asks0)/float64(g), "verifies/write")
+					}
+				})
+			}
 		})
 	}
 	b.Run("path", func(b *testing.B) {
@@ -152,6 +165,9 @@ type roundTrip struct {
 	casKV  jetstream.KeyValue
 	casMu  [8]sync.Mutex
 	casRev [8]uint64
+	// groups and asks count the verification groups the replica decided
+	// and the verifications in them.
+	groups, asks atomic.Int64
 }
 
 // cas writes one of eight entries of casKV with a compare-and-set.
@@ -183,7 +199,11 @@ func startRoundTrip(b *testing.B) *roundTrip {
 	js, err := jetstream.New(svcConn)
 	require.NoError(b, err)
 	require.NoError(b, streams.Ensure(ctx, js, contracts.EventsStreamSpec))
-	st, err := store.Open(ctx, js)
+	rt := &roundTrip{client: client}
+	st, err := store.Open(ctx, js, store.WithGroupObserver(func(size int, _ bool) {
+		rt.groups.Add(1)
+		rt.asks.Add(int64(size))
+	}))
 	require.NoError(b, err)
 	svc := New(Config{Store: st, JS: js, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	m, err := svc.Register(svcConn)
@@ -206,7 +226,7 @@ func startRoundTrip(b *testing.B) *roundTrip {
 		return created.Key, payload
 	}
 	key, payload := newKey()
-	rt := &roundTrip{client: client, svc: svc, store: st, key: key, payload: payload}
+	rt.svc, rt.store, rt.key, rt.payload = svc, st, key, payload
 	for range 8 {
 		_, p := newKey()
 		rt.many = append(rt.many, p)
