@@ -121,7 +121,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	runErr := sink.New(sink.Config{
 		Consumer: cons, Store: rollups.Track(chstore.NewWriter(conn)), Logger: log,
 		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, ShutdownTimeout: cfg.ShutdownTimeout,
-		Backlog: rollups.SetBacklog, Metrics: metrics,
+		MaxMsgBytes: int(nc.MaxPayload()), Backlog: rollups.SetBacklog, Metrics: metrics,
 	}).Run(ctx)
 
 	// The last batch is stored: bring the rollups up to date with it. What

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -19,10 +18,12 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ocrstack/ocrstack/analytics/internal/chstore"
 	"github.com/ocrstack/ocrstack/analytics/internal/migrate"
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ops/emit"
 )
 
 const (
@@ -47,7 +48,8 @@ type env struct {
 	chDir    string // set when the ClickHouse is ours to stop
 	binary   string // the analytics binary
 
-	publishFailed atomic.Int64 // async publishes the server refused
+	emitter *emit.Emitter // publishes the events, as producers do
+	emitReg *prometheus.Registry
 }
 
 func startEnv(ctx context.Context, o options) (_ *env, err error) {
@@ -128,9 +130,10 @@ func (e *env) startNATS() error {
 	if err != nil {
 		return fmt.Errorf("connect to nats: %w", err)
 	}
-	e.js, err = jetstream.New(e.nc, jetstream.WithPublishAsyncMaxPending(8192),
-		jetstream.WithPublishAsyncErrHandler(func(jetstream.JetStream, *nats.Msg, error) { e.publishFailed.Add(1) }))
-	return err
+	if e.js, err = jetstream.New(e.nc); err != nil {
+		return err
+	}
+	return e.startEmitter()
 }
 
 // natsKind says which NATS server runs.
@@ -226,6 +229,9 @@ func (a *analytics) stop() {
 
 // close stops what env started, in reverse order, and removes its files.
 func (e *env) close() {
+	if e.emitter != nil {
+		e.emitter.Close()
+	}
 	if e.nc != nil {
 		e.nc.Close()
 	}

@@ -13,6 +13,7 @@ const lagTick = 10 * time.Millisecond
 
 type lagResult struct {
 	events    int
+	messages  uint64        // messages the stream holds them in
 	published time.Duration // how long publishing took
 	lags      []time.Duration
 	stored    tally
@@ -106,13 +107,17 @@ func lagPhase(ctx context.Context, e *env, runID int64) (*lagResult, error) {
 	if r.stored, err = countStored(ctx, conn); err != nil {
 		return nil, err
 	}
+	if r.messages, err = e.streamMsgs(ctx); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
 // lags gives each event the first poll that counted it. The sink stores
 // events in stream order, so a count of c means events 0 to c-1 are
-// queryable. (Within one batch verifications are inserted just before
-// usage events, so a usage event may be counted a few milliseconds early.)
+// queryable. (Not exactly: within one insert verifications go in just
+// before usage events, and the emitter batches each subject apart, so an
+// event may be counted a few milliseconds early or late.)
 func lags(published []time.Time, polls []poll) []time.Duration {
 	var out []time.Duration
 	k := 0
@@ -130,6 +135,7 @@ func (r *lagResult) print(w io.Writer, o options) {
 	q := func(p float64) time.Duration { return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))] }
 	fmt.Fprintf(w, "lag: %d events at %s events/s for %s (achieved %s/s), ClickHouse polled every %s\n",
 		r.events, group(int64(o.rate)), o.lagFor, rate(r.events, r.published), o.poll)
+	fmt.Fprintf(w, "stream messages: %d (%.1f events per message)\n", r.messages, float64(r.events)/float64(max(r.messages, 1)))
 	tw := newTable(w)
 	fmt.Fprintln(tw, "publish -> queryable\tp50\tp90\tp99\tmax\t")
 	ms := func(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }

@@ -8,7 +8,10 @@
 // deploy/scripts/clickhouse.sh and stopped at the end). Phases:
 //
 //   - insert: -events events (verifications and usage events in turn) are
-//     published to the events stream while analytics is stopped, then
+//     published to the events stream while analytics is stopped, through
+//     ops/emit as the platform's producers publish them (alone while no
+//     publish awaits its ack, batched otherwise; the stream's message
+//     count is printed beside the events, so the batch factor shows), then
 //     analytics is started and timed from the moment it answers its
 //     health check until ClickHouse holds every event: the sustained
 //     insert rate, with a full backlog in front of it. The same rows are
@@ -18,7 +21,7 @@
 //     event, which the events stream's sizing (contracts.EventsMaxMsgs)
 //     relies on, and checks that every event is stored exactly once
 //     (distinct ids, FINAL).
-//   - lag: with analytics running and caught up, events are published at
+//   - lag: with analytics running and caught up, events are emitted at
 //     -rate events a second for -lag-for while ClickHouse's row count is
 //     polled every -poll; an event is queryable at the first poll whose
 //     count includes it (the sink inserts in stream order), so its lag is

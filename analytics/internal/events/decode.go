@@ -2,9 +2,18 @@
 // stream (contracts.VerificationEvent, contracts.UsageEvent and
 // contracts.NoticeEvent) and gathers them into batches for insertion.
 //
-// Every message body is untrusted input: Decode never panics, and any
-// message it refuses wraps ErrInvalid, which the consumer treats as poison
-// (terminated, never retried).
+// A message carries one event, or a batch of events of its subject
+// (contracts.HeaderEventBatch, one event's JSON per line), which producers
+// send under load so that the stream stores, and the consumer receives
+// and acknowledges, one message for many events. Batch.AddMessage decodes
+// both forms.
+//
+// Every message body is untrusted input: nothing here panics on it, and
+// every refusal wraps ErrInvalid, which the consumer treats as poison
+// (terminated, never retried). A batch is refused whole only when its
+// framing is bad (then no line can be trusted to be an event); otherwise
+// each line is judged alone, with Decode's rules, so one bad event in a
+// batch costs that event, not its neighbours.
 package events
 
 import (

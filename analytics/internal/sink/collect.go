@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -12,15 +13,17 @@ import (
 
 // Fetch timing: a fetch waits at least minFetchWait (so a nearly due batch
 // does not spin) and at most maxFetchWait (so collect notices the end of
-// its context within that time), and a failing fetch is retried after
-// fetchRetry.
+// its context within that time), a fetch that grows a due batch waits
+// growWait (it takes what the stream holds now), and a failing fetch is
+// retried after fetchRetry.
 const (
 	minFetchWait = 20 * time.Millisecond
 	maxFetchWait = time.Second
+	growWait     = 5 * time.Millisecond
 	fetchRetry   = time.Second
 )
 
-// growChunk is the most messages one fetch adds to a due batch that waits
+// growChunk is the most events one fetch adds to a due batch that waits
 // for the inserter (at least BatchSize).
 const growChunk = 10_000
 
@@ -58,6 +61,9 @@ func (s *Sink) collect(ctx context.Context, out chan<- *batch) {
 	}
 }
 
+// due reports whether b holds BatchSize events or its first event has
+// waited FlushInterval. It counts events, not messages: one message may
+// carry up to contracts.MaxEventBatch of them.
 func (s *Sink) due(b *batch) bool {
 	n := b.len()
 	return n >= s.cfg.BatchSize || (n > 0 && s.cfg.Now().Sub(b.first) >= s.cfg.FlushInterval)
@@ -81,17 +87,18 @@ func (s *Sink) handOver(ctx context.Context, out chan<- *batch, b *batch) bool {
 	}
 }
 
-// fetch pulls at most the room left before b is due, waiting no longer
-// than b's flush deadline, so a partial batch is flushed on time. It does
-// not pass ctx to the fetch itself: an aborted fetch would strand messages
-// already sent by the server until their AckWait expires. Instead no fetch
-// waits longer than maxFetchWait.
+// fetch pulls at most the room left before b is due (see fetchLimits),
+// waiting no longer than b's flush deadline, so a partial batch is flushed
+// on time. It does not pass ctx to the fetch itself: an aborted fetch
+// would strand messages already sent by the server until their AckWait
+// expires. Instead no fetch waits longer than maxFetchWait.
 func (s *Sink) fetch(ctx context.Context, b *batch) {
 	wait := min(s.cfg.FlushInterval, maxFetchWait)
 	if b.len() > 0 {
 		wait = min(max(b.first.Add(s.cfg.FlushInterval).Sub(s.cfg.Now()), minFetchWait), maxFetchWait)
 	}
-	res, err := s.cfg.Consumer.Fetch(s.cfg.BatchSize-b.len(), jetstream.FetchMaxWait(wait))
+	msgs, bytes := s.fetchLimits(s.cfg.BatchSize - b.len())
+	res, err := s.cfg.Consumer.Fetch(msgs, jetstream.FetchMaxWait(wait), jetstream.FetchMaxBytes(bytes))
 	if err == nil {
 		s.addAll(b, res)
 		err = res.Error()
@@ -110,55 +117,110 @@ func (s *Sink) fetch(ctx context.Context, b *batch) {
 	}
 }
 
-// grow adds to the due batch b what the stream holds now, without waiting,
-// and returns how many messages it received. An error only ends the
-// growth: the next fetch reports it.
+// grow adds to the due batch b what the stream holds now, waiting at most
+// growWait, and returns how many messages it received. An error only ends
+// the growth: the next fetch reports it.
 func (s *Sink) grow(b *batch) int {
-	n := min(s.cfg.MaxBatchSize-b.len(), max(growChunk, s.cfg.BatchSize))
-	res, err := s.cfg.Consumer.FetchNoWait(n)
+	msgs, bytes := s.fetchLimits(min(s.cfg.MaxBatchSize-b.len(), max(growChunk, s.cfg.BatchSize)))
+	res, err := s.cfg.Consumer.Fetch(msgs, jetstream.FetchMaxWait(growWait), jetstream.FetchMaxBytes(bytes))
 	if err != nil {
 		return 0
 	}
 	return s.addAll(b, res)
 }
 
-// addAll decodes the messages of res into b, and reports to Backlog
-// whether a full batch more waits behind them. It returns how many
-// messages it received, poison included.
+// fetchLimits returns the messages and bytes one fetch asks for to add
+// about room events. A message carries one event or a batch of up to
+// contracts.MaxEventBatch, so a count of messages alone cannot bound the
+// events a fetch brings: asked for room messages behind a run of full
+// batches, it would bring a thousand times room. Bytes can: an event
+// takes about the same bytes whether it travels alone or in a batch. So a
+// fetch asks for room messages (exact when events travel alone) and for
+// room times the bytes an event has taken lately, plus a quarter (about
+// room events when they travel in batches). The byte limit is never below
+// MaxMsgBytes: the server sends nothing, and says so only in a status the
+// client library swallows, when the next message exceeds it, and the sink
+// would then stall on that message.
+func (s *Sink) fetchLimits(room int) (msgs, bytes int) {
+	room = max(room, 1)
+	return room, max(room*s.eventBytes*5/4, s.cfg.MaxMsgBytes+fetchByteSlack)
+}
+
+// addAll decodes the messages of res into b, learns the bytes per event
+// for fetchLimits, and reports to Backlog whether a full batch more waits
+// behind them. It returns how many messages it received, poison included.
 func (s *Sink) addAll(b *batch, res jetstream.MessageBatch) int {
 	var last jetstream.Msg
-	n := 0
+	n, evs, bytes := 0, 0, 0
 	for msg := range res.Messages() {
-		s.add(b, msg)
+		evs += s.add(b, msg)
+		bytes += msgSize(msg)
 		last = msg
 		n++
 	}
+	if evs > 0 {
+		s.eventBytes = max(bytes/evs, 1)
+	}
 	if last != nil && s.cfg.Backlog != nil {
 		if meta, err := last.Metadata(); err == nil {
-			s.cfg.Backlog(meta.NumPending >= uint64(s.cfg.BatchSize))
+			// Pending counts messages; this fetch's events per message
+			// turns it into events.
+			perMsg := max(uint64(evs)/uint64(n), 1)
+			s.cfg.Backlog(meta.NumPending*perMsg >= uint64(s.cfg.BatchSize))
 		}
 	}
 	return n
 }
 
-// add decodes msg into b, or terminates it as poison.
-func (s *Sink) add(b *batch, msg jetstream.Msg) {
-	ev, err := events.Decode(msg.Subject(), msg.Data())
-	if err != nil {
-		s.poison(msg, err)
-		return
+// msgSize is about what the server counts against a fetch's byte limit:
+// subject, reply subject, headers and body.
+func msgSize(msg jetstream.Msg) int {
+	n := len(msg.Subject()) + len(msg.Reply()) + len(msg.Data())
+	for k, vs := range msg.Headers() {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
 	}
-	if b.len() == 0 {
+	return n
+}
+
+// add decodes msg into b and returns how many events it added. A message
+// refused whole is terminated as poison at once, and so is a batch none of
+// whose events decode; a bad event of a batch is logged and counted as
+// poison while the batch's good events go into b, the message to be
+// acknowledged with them once they are stored.
+func (s *Sink) add(b *batch, msg jetstream.Msg) int {
+	first := b.len() == 0
+	added, bad, err := b.events.AddMessage(msg.Subject(), msg.Headers(), msg.Data())
+	if err != nil {
+		s.poison(msg, err, msg.Data(), nil)
+		return 0
+	}
+	for _, line := range bad {
+		s.poison(msg, line.Err, line.Body, []any{"line", line.Line, "batch_events", added + len(bad)})
+	}
+	if added == 0 {
+		reason := fmt.Errorf("%w: all %d events of the batch refused", events.ErrInvalid, len(bad))
+		if err := s.settle(msg, reason); err != nil {
+			s.log.Warn("terminate poison message", "err", err, "subject", msg.Subject())
+		}
+		return 0
+	}
+	if first {
 		b.first = s.cfg.Now()
 	}
 	b.msgs = append(b.msgs, msg)
-	b.events.Add(ev)
+	return added
 }
 
-func (s *Sink) poison(msg jetstream.Msg, reason error) {
-	body := msg.Data()
+// poison logs and counts one refused event: a message refused whole (line
+// is nil; the message is terminated), or one line of a batch (body is the
+// line, line holds its position; the message is settled with the rest of
+// its batch). At most maxLoggedBody bytes of the body are logged.
+func (s *Sink) poison(msg jetstream.Msg, reason error, body []byte, line []any) {
 	s.cfg.Metrics.poisoned()
 	attrs := []any{"subject", msg.Subject(), "reason", reason.Error(), "body_bytes", len(body)}
+	attrs = append(attrs, line...)
 	if id := msg.Headers().Get(contracts.HeaderRequestID); id != "" {
 		attrs = append(attrs, "request_id", id)
 	}
@@ -170,6 +232,10 @@ func (s *Sink) poison(msg jetstream.Msg, reason error) {
 		attrs = append(attrs, "body_truncated", true)
 	}
 	attrs = append(attrs, "body", string(body))
+	if line != nil {
+		s.log.Error("poison event dropped from batch", attrs...)
+		return
+	}
 	s.log.Error("poison message terminated", attrs...)
 	if err := s.settle(msg, reason); err != nil {
 		s.log.Warn("terminate poison message", "err", err, "subject", msg.Subject())

@@ -25,9 +25,12 @@ type Metrics struct {
 	batchSize prometheus.Histogram
 	// insertErrors counts failed insert attempts (each is retried).
 	insertErrors prometheus.Counter
-	// poison counts messages terminated because they do not decode.
+	// poison counts events refused because they do not decode: a message
+	// terminated whole (one event, or a batch whose framing is bad, counted
+	// once), or one line of a batch whose other events were stored.
 	poison prometheus.Counter
-	// lag is the events consumer's pending plus unacknowledged messages.
+	// lag is the events consumer's pending plus unacknowledged messages
+	// (each one event or a batch of them).
 	lag prometheus.Gauge
 }
 
@@ -54,11 +57,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		poison: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ocr_analytics_poison_messages_total",
-			Help: "Event messages terminated because they do not decode.",
+			Help: "Events refused because they do not decode: a message terminated whole (a batch with bad framing counts once), or one bad event of a batch whose others were stored.",
 		}),
 		lag: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ocr_analytics_consumer_lag_messages",
-			Help: "Events not yet stored: the analytics consumer's pending plus unacknowledged messages, read every 5 s.",
+			Help: "Messages not yet stored (each one event or a batch of them): the analytics consumer's pending plus unacknowledged messages, read every 5 s.",
 		}),
 	}
 	reg.MustRegister(m.inserted, m.flushDuration, m.batchSize, m.insertErrors, m.poison, m.lag)

@@ -6,7 +6,11 @@
 //
 //   - collect fetches from a durable pull consumer, decodes, and gathers
 //     events into a batch, which is due once it holds BatchSize events or
-//     its first event is FlushInterval old. A due batch goes to the
+//     its first event is FlushInterval old. A message carries one event
+//     or, from a busy producer, a batch of up to contracts.MaxEventBatch
+//     (package events), so every size here counts events, never messages,
+//     and a fetch is bounded in bytes as well as in messages (see
+//     fetchLimits). A due batch goes to the
 //     inserter as soon as the inserter is free; while it is busy, collect
 //     keeps adding whatever the stream already holds, up to MaxBatchSize.
 //     So under a light load batches are small and flushed on time, and
@@ -25,7 +29,11 @@
 //     another replica holds on the same consumer and has not stored yet.
 //
 // A message that cannot be decoded is poison: it is terminated at once and
-// logged, and never holds up the events behind it.
+// logged, and never holds up the events behind it. In a batch message
+// whose framing is sound, each event is judged alone: a bad one is logged
+// and counted as poison, its good neighbours are stored, and the message
+// is acknowledged once they are. A batch whose framing is bad is poison
+// whole.
 //
 // An event may still be stored twice (an ack lost on the way, a process
 // killed between an insert and its acks, a batch retried after a partial
@@ -51,9 +59,10 @@ import (
 var ErrNotFlushed = errors.New("last batch not stored")
 
 // DefaultMaxBatchSize is the default for Config.MaxBatchSize: the largest
-// batch gathered behind a backlog. With two batches in flight per replica
-// (one inserted, one gathered) it stays well inside the consumer's
-// MaxAckPending (streams.MaxAckPending).
+// batch gathered behind a backlog, in events. With two batches in flight
+// per replica (one inserted, one gathered) it stays well inside the
+// consumer's MaxAckPending (streams.MaxAckPending), which counts messages,
+// each carrying at least one event.
 const DefaultMaxBatchSize = 50_000
 
 // Inserter stores a batch durably; inserting the same batch again must be
@@ -62,10 +71,17 @@ type Inserter interface {
 	Insert(ctx context.Context, b *events.Batch) error
 }
 
+// DefaultMaxMsgBytes is the default for Config.MaxMsgBytes: 64 MiB, the
+// largest max_payload a NATS server accepts.
+const DefaultMaxMsgBytes = 64 << 20
+
+// fetchByteSlack is added to MaxMsgBytes in a fetch's byte limit for what
+// the server counts beside the payload (subject, reply subject).
+const fetchByteSlack = 4 << 10
+
 // Fetcher is the part of a JetStream pull consumer the sink uses.
 type Fetcher interface {
 	Fetch(batch int, opts ...jetstream.FetchOpt) (jetstream.MessageBatch, error)
-	FetchNoWait(batch int) (jetstream.MessageBatch, error)
 }
 
 // Config holds a Sink's dependencies and settings. Zero durations take the
@@ -89,6 +105,11 @@ type Config struct {
 	// RetryMin and RetryMax bound the wait between insert attempts, which
 	// doubles after each failure. Defaults 500 ms and 20 s.
 	RetryMin, RetryMax time.Duration
+	// MaxMsgBytes is the largest message the stream can hold, in bytes:
+	// the NATS server's max_payload (nats.Conn.MaxPayload). No fetch asks
+	// for fewer bytes, so that any message fits in one. Zero means
+	// DefaultMaxMsgBytes.
+	MaxMsgBytes int
 	// HoldRefresh is how often a batch waiting for the inserter has its
 	// messages marked in progress, restarting their AckWait. Default 10 s;
 	// keep it well below the consumer's AckWait.
@@ -117,6 +138,9 @@ type Sink struct {
 	free chan *batch
 
 	fetchFailing bool // a fetch error was logged and no fetch succeeded since
+	// eventBytes is the bytes per event of the last fetch that brought
+	// any, for fetchLimits.
+	eventBytes int
 
 	// crashAfterInsert is set only by tests. It is asked after each stored
 	// batch whether the sink should die there, as a killed process would:
@@ -143,10 +167,13 @@ func New(cfg Config) *Sink {
 		cfg.MaxBatchSize = DefaultMaxBatchSize
 	}
 	cfg.MaxBatchSize = max(cfg.MaxBatchSize, cfg.BatchSize)
+	if cfg.MaxMsgBytes <= 0 {
+		cfg.MaxMsgBytes = DefaultMaxMsgBytes
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Sink{cfg: cfg, log: cfg.Logger, free: make(chan *batch, 4)}
+	return &Sink{cfg: cfg, log: cfg.Logger, free: make(chan *batch, 4), eventBytes: initialEventBytes}
 }
 
 // Run consumes until ctx ends, then stores and acknowledges the batches in
@@ -179,15 +206,25 @@ func (s *Sink) Run(ctx context.Context) error {
 	return err
 }
 
-// batch is the unit that moves through the pipeline: messages and the
-// events decoded from them, in the same order.
+// initialEventBytes is the bytes per event fetchLimits assumes before the
+// first fetch brings any: at the low end of what events take (250 to 470
+// bytes of JSON), so the first fetch behind a run of batches brings no
+// more than about the events asked for. It may bring fewer (events
+// travelling alone take some 150 bytes more each, in subjects and
+// headers); the next fetch fills the batch, and from then on the bytes
+// per event are measured.
+const initialEventBytes = 256
+
+// batch is the unit that moves through the pipeline: the messages that
+// carried at least one good event, and their events, in the same order.
 type batch struct {
 	msgs   []jetstream.Msg
 	events events.Batch
 	first  time.Time // when the first event arrived
 }
 
-func (b *batch) len() int { return len(b.msgs) }
+// len is the events of b; a message may carry many.
+func (b *batch) len() int { return b.events.Len() }
 
 // newBatch returns an empty batch, reusing one the pipeline is done with.
 func (s *Sink) newBatch() *batch {

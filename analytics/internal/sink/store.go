@@ -130,7 +130,7 @@ func (s *Sink) settleAll(b *batch, err error) {
 		}
 	}
 	if failed > 0 {
-		s.log.Warn("settle messages", "err", last, "failed", failed, "events", b.len())
+		s.log.Warn("settle messages", "err", last, "failed", failed, "messages", len(b.msgs))
 	}
 }
 

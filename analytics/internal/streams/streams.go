@@ -32,11 +32,13 @@ import (
 // Consumer settings. AckWait must cover a batch's wait (at most
 // config.MaxFlushInterval) plus one insert attempt; the sink extends it while
 // it retries a failed insert, and while a gathered batch waits for the
-// insert before it. MaxAckPending bounds the events held unacknowledged by
-// all replicas together: each replica holds up to four batches of at most
-// sink.DefaultMaxBatchSize (one gathered, one inserted, one queued for and
-// one in acknowledgement), so one replica can keep its pipeline full, and a
-// second still gets events while the first drains a backlog.
+// insert before it. MaxAckPending bounds the messages held unacknowledged
+// by all replicas together: each replica holds up to four batches of at
+// most sink.DefaultMaxBatchSize events (one gathered, one inserted, one
+// queued for and one in acknowledgement), each event a message at worst
+// (a message carries one event or a batch of them), so one replica can
+// keep its pipeline full, and a second still gets events while the first
+// drains a backlog.
 const (
 	AckWait       = 60 * time.Second
 	MaxAckPending = 200_000
