@@ -142,6 +142,17 @@ const (
 	// deployment raises EventsMaxMsgs (and the server's max_file_store) for
 	// its rate; every service applies the spec at start-up, so the change
 	// reaches the stream with the first service restarted.
+	//
+	// The limit counts messages, and under load a message is a batch of up
+	// to MaxEventBatch events (see HeaderEventBatch): at the rates above,
+	// producers rarely have a publish awaiting its ack when the next event
+	// comes, so messages are mostly single events and the arithmetic holds;
+	// at thousands of events a second they carry tens to hundreds each, so
+	// the stream holds more events than EventsMaxMsgs, and the server's
+	// max_file_store is the limit an outage reaches first. There JetStream
+	// refuses new messages rather than dropping old ones; producers (package
+	// ops/emit) keep up to 100,000 events each, retrying, then drop and count
+	// them (the *_events_dropped_total metrics).
 	EventsMaxAge  = 7 * 24 * time.Hour
 	EventsMaxMsgs = 20_000_000
 	// EventsDuplicateWindow is the stream's de-duplication window.
