@@ -42,12 +42,11 @@ func (b *Batch) AddMessage(subject string, header map[string][]string, data []by
 	if vs := header[contracts.HeaderEventBatch]; len(vs) > 0 {
 		count = vs[0] // the first value, as nats.Header.Get reads it
 	}
+	var r reader
 	if count == "" {
-		ev, err := Decode(subject, data)
-		if err != nil {
+		if err := b.decodeAdd(&r, subject, data); err != nil {
 			return 0, nil, err
 		}
-		b.Add(ev)
 		return 1, nil, nil
 	}
 	if !knownSubject(subject) {
@@ -58,12 +57,10 @@ func (b *Batch) AddMessage(subject string, header map[string][]string, data []by
 		return 0, nil, fmt.Errorf("%w: %w", ErrBatchFraming, err)
 	}
 	for i, line := range lines {
-		ev, err := Decode(subject, line)
-		if err != nil {
+		if err := b.decodeAdd(&r, subject, line); err != nil {
 			bad = append(bad, BadLine{Line: i + 1, Body: line, Err: err})
 			continue
 		}
-		b.Add(ev)
 		added++
 	}
 	return added, bad, nil
@@ -75,4 +72,67 @@ func knownSubject(subject string) bool {
 		return true
 	}
 	return false
+}
+
+// decodeAdd is Decode then Add, decoding with r straight into the batch's
+// slice, so that an event costs few allocations: one for its strings, one
+// for each list. The lines of a batch share r and so its buffers.
+func (b *Batch) decodeAdd(r *reader, subject string, data []byte) error {
+	switch subject {
+	case contracts.SubjectEventsVerification:
+		b.Verifications = append(b.Verifications, contracts.VerificationEvent{})
+		last := len(b.Verifications) - 1
+		v := &b.Verifications[last]
+		if err := r.decodeObject(data, (*verificationFields)(v)); err != nil {
+			return b.dropVerification(err)
+		}
+		if err := check(v.EventID, v.Time); err != nil {
+			return b.dropVerification(err)
+		}
+	case contracts.SubjectEventsUsage:
+		b.Usage = append(b.Usage, contracts.UsageEvent{})
+		u := &b.Usage[len(b.Usage)-1]
+		if err := r.decodeObject(data, (*usageFields)(u)); err != nil {
+			return b.dropUsage(err)
+		}
+		if err := check(u.EventID, u.Time); err != nil {
+			return b.dropUsage(err)
+		}
+	case contracts.SubjectEventsNotice:
+		b.Notices = append(b.Notices, contracts.NoticeEvent{})
+		n := &b.Notices[len(b.Notices)-1]
+		if err := r.decodeObject(data, (*noticeFields)(n)); err != nil {
+			return b.dropNotice(err)
+		}
+		if err := check(n.EventID, n.Time); err != nil {
+			return b.dropNotice(err)
+		}
+	default:
+		return fmt.Errorf("%w %q", ErrUnknownSubject, subject)
+	}
+	return nil
+}
+
+// dropVerification removes the last verification, which did not decode
+// for err, and returns err. The drop helpers zero the event so that the
+// backing array holds none of its strings.
+func (b *Batch) dropVerification(err error) error {
+	last := len(b.Verifications) - 1
+	b.Verifications[last] = contracts.VerificationEvent{}
+	b.Verifications = b.Verifications[:last]
+	return err
+}
+
+func (b *Batch) dropUsage(err error) error {
+	last := len(b.Usage) - 1
+	b.Usage[last] = contracts.UsageEvent{}
+	b.Usage = b.Usage[:last]
+	return err
+}
+
+func (b *Batch) dropNotice(err error) error {
+	last := len(b.Notices) - 1
+	b.Notices[last] = contracts.NoticeEvent{}
+	b.Notices = b.Notices[:last]
+	return err
 }
