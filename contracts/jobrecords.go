@@ -6,12 +6,16 @@ package contracts
 // the job, and creates the bucket if needed (history 1, TTL JobsBucketMaxAge,
 // file storage). A worker that finds a record updates its status to
 // JobRunning, its StartedAt and its Progress, best effort; it never creates
-// one. The final state of a job is its OCRResult on ResultsStream, never the
-// record: a record only ever says queued or running.
+// one. The final state of a job is its OCRResult on ResultsStream; a record
+// says queued or running, or failed once the ingress gave up on a job that
+// aged out of JobsStream unprocessed (and published its failed result).
 const (
 	JobsBucket = "ocr_jobs"
-	// JobsBucketMaxAge is how long a record lives: as long as the result.
-	JobsBucketMaxAge = ResultsMaxAge
+	// JobsBucketMaxAge is how long a record lives: as long as a job may
+	// wait in JobsStream and then as long as its result, so a job that
+	// waited a day stays pollable, and the ingress still finds the record
+	// of a job that aged out unprocessed (to fail and refund it).
+	JobsBucketMaxAge = JobsMaxAge + ResultsMaxAge
 )
 
 // Job statuses a JobRecord carries before the job's OCRResult exists.

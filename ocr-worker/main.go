@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/ompenv"
@@ -16,6 +17,11 @@ import (
 )
 
 func main() {
+	// The main thread stays with main: a goroutine that ends locked to a
+	// thread ends the thread too, as recognitions do (see package
+	// priority), but not the main thread, which the runtime parks for good
+	// with the priority it was given.
+	runtime.LockOSThread()
 	fail := func(msg string, err error) {
 		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error(msg, "err", err)
 		os.Exit(1)

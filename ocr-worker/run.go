@@ -80,7 +80,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	w, err := worker.New(worker.Config{
 		JetStream: js, Consumer: cons, Images: images,
 		Concurrency: cfg.Concurrency, Languages: cfg.Languages, Installed: cfg.Installed,
-		Logger: log, JobDeadline: cfg.JobDeadline, Metrics: metrics,
+		Logger: log, JobDeadline: cfg.JobDeadline, Metrics: metrics, Nice: cfg.Nice,
 	})
 	if err != nil {
 		return fmt.Errorf("new worker: %w", err)
@@ -115,7 +115,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	})
 	defer stopSvc()
 
-	log.Info("ocr-worker running", "nats_url", nc.ConnectedUrlRedacted(), "version", Version, "ops", opsSrv.Addr())
+	log.Info("ocr-worker running", "nats_url", nc.ConnectedUrlRedacted(), "version", Version, "ops", opsSrv.Addr(), "nice", cfg.Nice)
 	runErr := w.Run(ctx)
 	if err := nc.Drain(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("drain nats: %w", err))

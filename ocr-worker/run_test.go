@@ -25,8 +25,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// runMainVar set to 1 makes this test binary the worker itself: main runs
+// instead of the tests (see TestRunNice).
+const runMainVar = "OCR_WORKER_TEST_RUN_MAIN"
+
 // TestMain runs the tests with OMP_THREAD_LIMIT=1, as main does.
 func TestMain(m *testing.M) {
+	if os.Getenv(runMainVar) == "1" {
+		main()
+		os.Exit(0)
+	}
 	if err := ompenv.Ensure(); err != nil {
 		panic(err)
 	}
@@ -44,6 +52,9 @@ func TestRun(t *testing.T) {
 		config.EnvConcurrency: "2",
 		config.EnvLanguages:   "eng",
 		ops.EnvAddr:           opsAddr,
+		// Nice values cannot be lowered back: this test process keeps its
+		// priority (TestRunNice checks the value in a process of its own).
+		config.EnvNice: "0",
 	}
 	var logs syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())

@@ -8,9 +8,10 @@
 // (a synchronous request, a job polled or called back, a request that
 // stopped waiting).
 //
-// Not refunded: a job that never produces a result (one that ages out of
-// the jobs stream unprocessed), and one whose event arrives after
-// keyservice's refund window (contracts.RefundWindow).
+// Not refunded here: a job that never produces a result (one that ages out
+// of the jobs stream unprocessed: package expiry refunds those), and one
+// whose event arrives after keyservice's refund window
+// (contracts.RefundWindow).
 package refunds
 
 import (

@@ -24,6 +24,7 @@ const (
 	EnvLanguages   = "OCR_WORKER_LANGUAGES"
 	EnvAckWait     = "OCR_WORKER_ACK_WAIT"
 	EnvJobDeadline = "OCR_WORKER_JOB_DEADLINE"
+	EnvNice        = "OCR_WORKER_NICE"
 	EnvLogLevel    = "OCR_LOG_LEVEL"
 )
 
@@ -41,6 +42,12 @@ const (
 	// MaxConcurrency bounds OCR_WORKER_CONCURRENCY: each slot holds a
 	// Tesseract client of 15-25 MB plus the image it works on.
 	MaxConcurrency = 64
+	// DefaultNice is the nice value recognitions run at: they are batch
+	// work and yield to the API path sharing their CPUs (see package
+	// priority).
+	DefaultNice = 10
+	// MaxNice is the lowest priority Linux has.
+	MaxNice = 19
 )
 
 // Config is the worker's configuration.
@@ -74,6 +81,9 @@ type Config struct {
 	// OpsAddr is OCR_OPS_ADDR, where /metrics, /livez and /readyz are
 	// served: default 127.0.0.1:9102, "off" (stored as "") for none.
 	OpsAddr string
+	// Nice is OCR_WORKER_NICE, 0 to MaxNice: the nice value of the threads
+	// that run Tesseract, at least (0 leaves them at the worker's own).
+	Nice int
 }
 
 // Load reads the configuration with getenv and validates it against the
@@ -87,6 +97,7 @@ func Load(getenv func(string) string, installed []string) (Config, error) {
 		AckWait:     DefaultAckWait,
 		JobDeadline: DefaultJobDeadline,
 		LogLevel:    slog.LevelInfo,
+		Nice:        DefaultNice,
 	}
 	var errs []error
 	var err error
@@ -105,6 +116,14 @@ func Load(getenv func(string) string, installed []string) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s: %q is not an integer", EnvConcurrency, v))
 		} else {
 			c.Concurrency = n
+		}
+	}
+	if v := getenv(EnvNice); v != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not an integer", EnvNice, v))
+		} else {
+			c.Nice = n
 		}
 	}
 	if v := getenv(EnvLanguages); v != "" {
@@ -138,6 +157,9 @@ func (c Config) Validate() error {
 	}
 	if c.Concurrency < 1 || c.Concurrency > MaxConcurrency {
 		errs = append(errs, fmt.Errorf("%s: %d is not between 1 and %d", EnvConcurrency, c.Concurrency, MaxConcurrency))
+	}
+	if c.Nice < 0 || c.Nice > MaxNice {
+		errs = append(errs, fmt.Errorf("%s: %d is not between 0 and %d", EnvNice, c.Nice, MaxNice))
 	}
 	if c.JobDeadline <= 0 {
 		errs = append(errs, fmt.Errorf("%s: %s is not positive", EnvJobDeadline, c.JobDeadline))

@@ -25,19 +25,20 @@ func TestLoad(t *testing.T) {
 			name: "defaults",
 			env:  nil,
 			want: Config{NATSURL: DefaultNATSURL, Concurrency: runtime.NumCPU(), Languages: []string{"eng", "spa"}, Installed: installed,
-				OpsAddr: "127.0.0.1:9102", Replicas: 1},
+				OpsAddr: "127.0.0.1:9102", Replicas: 1, Nice: DefaultNice},
 		},
 		{
 			name: "overrides",
 			env: map[string]string{EnvNATSURL: "nats://a:4222, tls://b:4222", EnvConcurrency: " 3 ", EnvLanguages: "fra+eng",
-				"OCR_OPS_ADDR": "off", EnvReplicas: "3"},
+				"OCR_OPS_ADDR": "off", EnvReplicas: "3", EnvNice: " 0 "},
 			want: Config{NATSURL: "nats://a:4222, tls://b:4222", Concurrency: 3, Languages: []string{"fra", "eng"}, Installed: installed, Replicas: 3},
 		},
 		{
 			name: "all wrong at once",
 			env: map[string]string{EnvNATSURL: "http://x", EnvConcurrency: "two", EnvLanguages: "eng+klingon+eng",
-				"OCR_OPS_ADDR": "9102"},
+				"OCR_OPS_ADDR": "9102", EnvNice: "low"},
 			wantErrs: []string{
+				`OCR_WORKER_NICE: "low" is not an integer`,
 				`OCR_OPS_ADDR "9102": want host:port or "off"`,
 				`OCR_NATS_URL "http://x": entry 1 has a scheme other than nats, tls, ws or wss`,
 				`OCR_WORKER_CONCURRENCY: "two" is not an integer`,
@@ -50,6 +51,16 @@ func TestLoad(t *testing.T) {
 			name:     "concurrency out of range",
 			env:      map[string]string{EnvConcurrency: "0"},
 			wantErrs: []string{"OCR_WORKER_CONCURRENCY: 0 is not between 1 and 64"},
+		},
+		{
+			name:     "nice above 19",
+			env:      map[string]string{EnvNice: "20"},
+			wantErrs: []string{"OCR_WORKER_NICE: 20 is not between 0 and 19"},
+		},
+		{
+			name:     "negative nice",
+			env:      map[string]string{EnvNice: "-5"},
+			wantErrs: []string{"OCR_WORKER_NICE: -5 is not between 0 and 19"},
 		},
 		{
 			name:     "no host",
@@ -175,6 +186,31 @@ func FuzzLoadNATS(f *testing.F) {
 		}
 		if strings.Contains(err.Error(), password) {
 			t.Fatalf("the password %q is in the error: %v", password, err)
+		}
+	})
+}
+
+// FuzzLoadNice checks that any OCR_WORKER_NICE is either refused with an
+// error naming the variable or taken as a value from 0 to MaxNice.
+func FuzzLoadNice(f *testing.F) {
+	for _, seed := range []string{"10", "0", "19", "20", "-1", " 7 ", "ten", "1e1", "99999999999999999999"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		c, err := Load(func(k string) string {
+			if k == EnvNice {
+				return v
+			}
+			return ""
+		}, []string{"eng", "spa"})
+		if err != nil {
+			if !strings.Contains(err.Error(), EnvNice) {
+				t.Fatalf("%q: error does not name %s: %v", v, EnvNice, err)
+			}
+			return
+		}
+		if c.Nice < 0 || c.Nice > MaxNice {
+			t.Fatalf("%q: accepted %d", v, c.Nice)
 		}
 	})
 }

@@ -66,7 +66,7 @@ func (w *Worker) answerJob(ctx context.Context, s *slot, msg jetstream.Msg, job 
 	if err := w.publish(ctx, job, requestID, a); err != nil {
 		return err
 	}
-	attrs := []any{"outcome", status(a), "recognition_ms", a.recognition.Milliseconds(), "bytes", a.bytes}
+	attrs := []any{"outcome", status(a), "recognition_ms", a.recognition.Round(time.Millisecond).Milliseconds(), "bytes", a.bytes}
 	code, _ := publicError(a.err, w.installed)
 	w.metrics.answered(code, a)
 	switch code {

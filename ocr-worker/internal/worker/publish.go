@@ -23,11 +23,14 @@ const publishTimeout = 10 * time.Second
 func (w *Worker) publish(ctx context.Context, job contracts.OCRJob, requestID string, a answer) error {
 	now := w.now().UnixMilli()
 	code, message := publicError(a.err, w.installed)
+	// RecognitionMs is rounded, not truncated: a truncated figure is half a
+	// millisecond short on average, which summed usage and a client
+	// subtracting it from its latency would both inherit.
 	result := contracts.OCRResult{
 		JobID:         job.JobID,
 		RequestID:     requestID,
 		Status:        status(a),
-		RecognitionMs: a.recognition.Milliseconds(),
+		RecognitionMs: a.recognition.Round(time.Millisecond).Milliseconds(),
 		CompletedAt:   now,
 	}
 	var data []byte

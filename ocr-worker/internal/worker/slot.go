@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/ocr"
+	"github.com/ocrstack/ocrstack/ocr-worker/internal/priority"
 )
 
 // ErrStuck: more recognitions past their deadline are still running than
@@ -71,6 +73,15 @@ func (w *Worker) read(s *slot, img []byte, o ocr.Options) (ocr.Document, error) 
 	eng := s.eng
 	done := make(chan result, 1)
 	go func() {
+		// Tesseract runs on a thread of its own at a lower priority, so
+		// that it yields the CPUs to the API path (see package priority).
+		// The goroutine never unlocks: its thread ends with it, and the
+		// lowered priority never reaches the threads that fetch and
+		// publish jobs.
+		runtime.LockOSThread()
+		if err := priority.LowerThread(w.nice); err != nil {
+			w.log.Warn("lower the priority of a recognition", "err", err)
+		}
 		doc, err := eng.ReadWith(img, o)
 		done <- result{doc, err}
 	}()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/ocr-worker/internal/ocr"
+	"github.com/ocrstack/ocrstack/ocr-worker/internal/priority"
 )
 
 // ErrShutdownTimeout: jobs were still running when the shutdown deadline
@@ -62,6 +63,9 @@ type Config struct {
 	// Metrics records jobs, recognition times and dead letters; nil
 	// records nothing.
 	Metrics *Metrics
+	// Nice is the nice value, 0 to 19, of the threads that run
+	// recognitions (see package priority); 0 leaves them as they are.
+	Nice int
 
 	// unboundedEngines leaves the deadline to the slot alone, as if
 	// Tesseract never checked it: tests of the last resort use it.
@@ -90,6 +94,7 @@ type Worker struct {
 	// records is the job records bucket once found; see jobRecords.
 	records atomic.Pointer[jetstream.KeyValue]
 	metrics *Metrics
+	nice    int
 	// running is true from engines loaded to shutdown; see Ready.
 	running atomic.Bool
 }
@@ -99,6 +104,9 @@ func New(cfg Config) (*Worker, error) {
 	var errs []error
 	if cfg.JetStream == nil || cfg.Consumer == nil || cfg.Images == nil || cfg.Logger == nil {
 		errs = append(errs, errors.New("jetstream, consumer, images and logger are required"))
+	}
+	if cfg.Nice < priority.MinNice || cfg.Nice > priority.MaxNice {
+		errs = append(errs, fmt.Errorf("nice %d is not between %d and %d", cfg.Nice, priority.MinNice, priority.MaxNice))
 	}
 	if cfg.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("concurrency %d is below 1", cfg.Concurrency))
@@ -120,6 +128,7 @@ func New(cfg Config) (*Worker, error) {
 		jobDeadline:     cmp.Or(cfg.JobDeadline, DefaultJobDeadline),
 		unbounded:       cfg.unboundedEngines,
 		metrics:         cfg.Metrics,
+		nice:            cfg.Nice,
 	}
 	if w.now == nil {
 		w.now = time.Now
