@@ -33,8 +33,9 @@ accuracy: deps
 	@go run ./ocr-worker/cmd/accuracy -corpus ../shared/ocr-corpus
 
 # The ingress under load: its overhead over the worker's recognition time at
-# 4 concurrent clients (and at as many as the worker has slots), and its
-# memory under a flood of 20 MB uploads. Flags: ARGS="-requests 500 ...".
+# 4 concurrent clients, the worker with as many slots (so no job waits for
+# one), and its memory under a flood of 20 MB uploads. Flags: ARGS="-slots 2
+# ...", and OCR_WORKER_NICE=0 make load for the worker at normal priority.
 load: deps build
 	@OMP_THREAD_LIMIT=1 go run ./e2e/cmd/ingressload -bin $(BIN) -nats-server $(BIN)/nats-server $(ARGS)
 

@@ -15,6 +15,7 @@ import (
 	"github.com/ocrstack/ocrstack/ingress/internal/admission"
 	"github.com/ocrstack/ocrstack/ingress/internal/callback"
 	"github.com/ocrstack/ocrstack/ingress/internal/config"
+	"github.com/ocrstack/ocrstack/ingress/internal/expiry"
 	"github.com/ocrstack/ocrstack/ingress/internal/httpapi"
 	"github.com/ocrstack/ocrstack/ingress/internal/idempotency"
 	"github.com/ocrstack/ocrstack/ingress/internal/jobs"
@@ -78,6 +79,16 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 		return err
 	}
 	defer refunder.Stop()
+	// Jobs that aged out of the jobs stream unprocessed are failed and
+	// refunded (see package expiry).
+	sweeper, err := expiry.New(setupCtx, expiry.Config{JetStream: js, Keys: keys, Logger: log, Margin: cfg.ExpiryMargin, Interval: cfg.ExpiryInterval})
+	if err != nil {
+		return err
+	}
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	sweepDone := make(chan struct{})
+	go func() { defer close(sweepDone); sweeper.Run(sweepCtx) }()
+	defer func() { stopSweep(); <-sweepDone }()
 	var callbacks *callback.Deliverer
 	if cfg.CallbackSecret != "" {
 		callbacks, err = callback.New(callback.Config{
@@ -125,8 +136,8 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	if cfg.MaxConns > 0 {
-		// fiber reads a whole body before any handler runs: bounding the
-		// connections served bounds the memory a flood of uploads takes.
+		// Bodies are streamed, so this bounds sockets and goroutines; the
+		// admission gate bounds the memory of uploads (package admission).
 		ln = admission.LimitListener(ln, cfg.MaxConns)
 	}
 	served := make(chan error, 1)

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -41,7 +43,7 @@ func flood(ctx context.Context, s *stack, o options, key string, stdout io.Write
 	file := make([]byte, o.floodBytes)
 	copy(file, pngSignature)
 	_, _ = rand.NewChaCha8([32]byte{}).Read(file[len(pngSignature):])
-	body, ctype, err := multipartBody("sampleFile", "big.png", file)
+	body, ctype, err := floodBody(o.floodRoute, file)
 	if err != nil {
 		return err
 	}
@@ -88,7 +90,7 @@ func flood(ctx context.Context, s *stack, o options, key string, stdout io.Write
 		wg.Go(func() {
 			for time.Now().Before(stopAt) && reqCtx.Err() == nil {
 				t0 := time.Now()
-				outcome, detail := upload(reqCtx, client, s.url+"/upload", key, ctype, body)
+				outcome, detail := upload(reqCtx, client, s.url+o.floodRoute, key, ctype, body)
 				mu.Lock()
 				outcomes[outcome]++
 				if _, ok := example[outcome]; !ok {
@@ -120,8 +122,8 @@ func flood(ctx context.Context, s *stack, o options, key string, stdout io.Write
 		return err
 	}
 
-	fmt.Fprintf(stdout, "\nflood: %d clients uploading %.1f MB each (key %s), one after another, for %v (all answered after %v)\n",
-		o.floodClients, float64(o.floodBytes)/1e6, o.floodKey, o.floodFor, elapsed.Round(100*time.Millisecond))
+	fmt.Fprintf(stdout, "\nflood: %d clients uploading %.1f MB each to %s (key %s), one after another, for %v (all answered after %v)\n",
+		o.floodClients, float64(o.floodBytes)/1e6, o.floodRoute, o.floodKey, o.floodFor, elapsed.Round(100*time.Millisecond))
 	fmt.Fprintf(stdout, "%-28s %8.0f MiB\n", "ingress RSS before", mib(baseline))
 	fmt.Fprintf(stdout, "%-28s %8.0f MiB (%d samples every %v)\n", "ingress RSS peak, sampled", mib(slices.Max(append(rss, baseline))), len(rss), sampleEvery)
 	fmt.Fprintf(stdout, "%-28s %8.0f MiB (VmHWM, since start)\n", "ingress RSS peak, kernel", mib(hwm))
@@ -141,6 +143,20 @@ func flood(ctx context.Context, s *stack, o options, key string, stdout io.Write
 		fmt.Fprintf(stdout, "  %-22s %6d   %s\n", k, outcomes[k], example[k])
 	}
 	return nil
+}
+
+// floodRoutes are the routes -flood-route takes, with the multipart field
+// their file goes in ("" for a base64 JSON body).
+var floodRoutes = map[string]string{"/upload": "sampleFile", "/api/v1/ocr": "image", "/v1/ocr": "image", "/signup": "sampleFile", "/uploadBase64": ""}
+
+// floodBody is the body posted to route with file, and its Content-Type.
+func floodBody(route string, file []byte) ([]byte, string, error) {
+	field := floodRoutes[route]
+	if field == "" {
+		b, err := json.Marshal(map[string]string{"imageBase64": base64.StdEncoding.EncodeToString(file)})
+		return b, "application/json", err
+	}
+	return multipartBody(field, "big.png", file)
 }
 
 // upload posts body once and returns the outcome's class ("200", "503",

@@ -4,15 +4,19 @@
 // creates an API key without limits through the Unkey v2 API, and runs two
 // phases:
 //
-//   - overhead: -clients clients POST /upload a drawn 640x480 text page,
-//     -requests times in all, then again with as many clients as the
-//     worker has slots (-slots), so that no request waits behind another.
+//   - overhead: -clients clients (4) POST /upload a drawn 640x480 text
+//     page, -requests times in all, to a worker with -slots slots (as many
+//     as clients unless given, so no job waits for a slot, and the time 4
+//     recognitions sharing the CPUs take is recognition time); with fewer
+//     slots than clients, again with as many clients as slots.
 //     For each request it takes the client's latency and the worker's
 //     recognitionMs (from the job's result on the OCR_RESULTS stream) and
 //     prints p50 and p99 of both and of their difference: what the
 //     ingress, NATS and the worker's handling of a job add to Tesseract.
 //   - flood: -flood-clients clients upload -flood-bytes files (a PNG
-//     signature and random bytes) back to back for -flood-for, while the
+//     signature and random bytes) to -flood-route (/upload; or
+//     /uploadBase64, or /signup for a large body to a route that is not an
+//     OCR route) back to back for -flood-for, while the
 //     ingress's VmRSS is sampled every 200 ms; it prints the RSS before,
 //     at its peak and after, and the status codes the clients got.
 //

@@ -30,7 +30,9 @@ type options struct {
 	floodBytes   int
 	floodFor     time.Duration
 	floodKey     string
-	phases       map[string]bool
+	// floodRoute is the route flooded, one of floodRoutes.
+	floodRoute string
+	phases     map[string]bool
 }
 
 // envList is a repeatable KEY=VALUE flag.
@@ -53,14 +55,16 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.ingress, "ingress", "", "ingress binary to measure instead of the one in -bin")
 	fs.StringVar(&o.natsServer, "nats-server", "", "nats-server binary to run; empty runs NATS inside this process")
 	fs.Var((*envList)(&o.ingressEnv), "ingress-env", "KEY=VALUE added to the ingress's environment (repeatable)")
-	fs.IntVar(&o.slots, "slots", 2, "the worker's OCR_WORKER_CONCURRENCY")
-	fs.IntVar(&o.clients, "clients", 4, "overhead: concurrent clients (a second run uses -slots clients, so no request queues behind another)")
+	fs.IntVar(&o.slots, "slots", 0, "the worker's OCR_WORKER_CONCURRENCY; 0 is as many as -clients, so no job waits for a slot")
+	fs.IntVar(&o.clients, "clients", 4, "overhead: concurrent clients (with -slots below it, a second run uses -slots clients, so no request queues behind another)")
 	fs.IntVar(&o.requests, "requests", 200, "overhead: requests per run")
 	fs.IntVar(&o.warmup, "warmup", 10, "overhead: requests before the first run, not counted")
 	fs.IntVar(&o.floodClients, "flood-clients", 32, "flood: concurrent clients")
 	fs.IntVar(&o.floodBytes, "flood-bytes", 20_000_000, "flood: bytes of each uploaded file")
 	fs.DurationVar(&o.floodFor, "flood-for", 20*time.Second, "flood: how long clients start new uploads")
 	fs.StringVar(&o.floodKey, "flood-key", "valid", "flood: the API key sent, valid or invalid (then each upload is read in full and refused with 401)")
+	fs.StringVar(&o.floodRoute, "flood-route", "/upload", "flood: the route posted to: /upload, /api/v1/ocr or /v1/ocr (a multipart file part), "+
+		"/uploadBase64 (the file in base64 JSON), or /signup (the multipart body, to a route that reads it whole and refuses it with 400)")
 	phases := fs.String("phases", "overhead,flood", "phases to run, comma-separated")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -82,14 +86,20 @@ func parse(args []string) (options, error) {
 		name string
 		v    int
 		min  int
-	}{{"-slots", o.slots, 1}, {"-clients", o.clients, 1}, {"-requests", o.requests, 1}, {"-warmup", o.warmup, 0},
+	}{{"-slots", o.slots, 0}, {"-clients", o.clients, 1}, {"-requests", o.requests, 1}, {"-warmup", o.warmup, 0},
 		{"-flood-clients", o.floodClients, 1}, {"-flood-bytes", o.floodBytes, 1024}} {
 		if c.v < c.min {
 			errs = append(errs, fmt.Errorf("%s must be at least %d", c.name, c.min))
 		}
 	}
+	if o.slots == 0 {
+		o.slots = o.clients
+	}
 	if o.floodFor <= 0 {
 		errs = append(errs, errors.New("-flood-for must be positive"))
+	}
+	if _, ok := floodRoutes[o.floodRoute]; !ok {
+		errs = append(errs, fmt.Errorf("-flood-route %q: want /upload, /api/v1/ocr, /v1/ocr, /uploadBase64 or /signup", o.floodRoute))
 	}
 	if o.floodKey != "valid" && o.floodKey != "invalid" {
 		errs = append(errs, fmt.Errorf("-flood-key %q: want valid or invalid", o.floodKey))

@@ -11,8 +11,8 @@ func TestParseDefaults(t *testing.T) {
 	o, err := parse(nil)
 	require.NoError(t, err)
 	require.Equal(t, options{
-		slots: 2, clients: 4, requests: 200, warmup: 10,
-		floodClients: 32, floodBytes: 20_000_000, floodFor: 20 * time.Second, floodKey: "valid",
+		slots: 4, clients: 4, requests: 200, warmup: 10,
+		floodClients: 32, floodBytes: 20_000_000, floodFor: 20 * time.Second, floodKey: "valid", floodRoute: "/upload",
 		phases: map[string]bool{"overhead": true, "flood": true},
 	}, o)
 }
@@ -23,6 +23,7 @@ func TestParse(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, ".bin", o.bin)
 	require.Equal(t, 2, o.clients)
+	require.Equal(t, 2, o.slots, "as many slots as clients")
 	require.Equal(t, 50, o.requests)
 	require.Equal(t, map[string]bool{"flood": true}, o.phases)
 	require.Equal(t, []string{"OCR_MAX_CONNS=8", "OCR_MAX_IN_FLIGHT=4"}, o.ingressEnv)
@@ -33,11 +34,12 @@ func TestParseErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"-clients", "0"},
 		{"-requests", "0"},
-		{"-slots", "0"},
+		{"-slots", "-1"},
 		{"-warmup", "-1"},
 		{"-flood-bytes", "10"},
 		{"-flood-for", "0s"},
 		{"-flood-key", "maybe"},
+		{"-flood-route", "/v2/keys.createKey"},
 		{"-phases", "overhead,soak"},
 		{"-ingress-env", "NOEQUALS"},
 		{"extra"},

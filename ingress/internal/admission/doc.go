@@ -21,37 +21,66 @@
 //
 // # What bounds memory
 //
-// fasthttp, under fiber, reads a request's whole body before any
-// middleware or handler runs: a multipart form is parsed as it is read
-// (a file part's first 16 MiB kept in memory, the rest spilled to a
-// temporary file), any other body is buffered up to BodyLimit. So a Gate in
-// a handler cannot stop bodies from being read: under a flood of uploads
-// memory grows with the number of connections being served, and fasthttp's
-// default Concurrency is 262144. Measured with e2e/cmd/ingressload, clients
-// sending 20 MB uploads back to back: with no limit the ingress peaked at
-// 1.6-1.7 GiB RSS with 32 clients and 3.6 GiB with 64; a Gate of 8 in the
-// handler alone changed nothing (1.7 GiB at 32: every body is still read).
-// That is 50-60 MB per connection served.
+// Request bodies are streamed (package httpapi): fasthttp reads at most
+// 8 KiB of a body before the handlers run, and an OCR route reads the rest
+// only once Admit let it in. A multipart image is read part by part and
+// streamed to the Object Store in 128 KiB chunks as it arrives; only an
+// image of at most contracts.InlineImageMax (512 KiB), which rides inside
+// the job message, is held whole. A refused request (503 OVERLOADED, 401,
+// 413, ...) has the rest of its body read and dropped through a small
+// buffer, so that the client, still sending, reads the answer instead of
+// a reset. Measured with e2e/cmd/ingressload, clients sending 20 MB
+// uploads to /upload back to back (the ingress, NATS, keyservice and a
+// worker sharing 2 vCPUs):
 //
-// What bounds it is the number of connections served at once:
+//	connections served  clients  peak RSS before  peak RSS streamed
+//	32 (LimitListener)  64       1.8 GiB          35-43 MiB
+//	32                  32       1.6-1.9 GiB      34 MiB
+//	128                 256      -                38 MiB
+//	256 (the default)   256      -                44-52 MiB
+//	no limit            256      3.6 GiB at 64    44 MiB
 //
-//   - LimitListener(ln, n) (this package) stops accepting at n open
-//     connections; further clients wait in the kernel's accept queue.
-//     n = 8: 430-590 MiB; n = 16 with a Gate of 8: 940-980 MiB with 32 and
-//     with 64 clients; n = 32 with a Gate of 16: 1.6 GiB with 32 and with
-//     64 clients. But an idle keep-alive connection keeps its slot, and
-//     clients that reuse their connections starve the others: with n = 8,
-//     25 of 32 clients got no answer in 50 s. With keep-alive off
-//     (fiber.Config DisableKeepalive) slots go round in accept order:
-//     every client was answered and none timed out.
-//   - fiber.Config.Concurrency = n bounds the same (440-480 MiB at 8), but
-//     fasthttp refuses each connection past n by writing a plain-text 503
-//     (not the API's error body, no Retry-After) and closing it without
-//     reading the request: clients mostly saw a reset or broken pipe in
-//     the middle of their upload, and retried in a tight loop.
+// Most of those uploads are refused 503 OVERLOADED (the worker takes
+// 16-22 in a run) and only drained. With an invalid key every admitted
+// upload is streamed to the store, then refused 401 and deleted: 1.9 GiB
+// before, 39 MiB streamed (32 connections, 64 clients). Memory no longer
+// grows with the connections served: it is about MaxInFlight × (the
+// 512 KiB first buffer, a 128 KiB chunk and the NATS client's buffers)
+// for multipart uploads. The price is the store's bandwidth: the key is
+// verified after the image is stored (a malformed request is never
+// charged), so that run answered 27-37 uploads 401 in 20 s, against 271
+// before, when a body was read into memory.
 //
-// So: LimitListener with MaxConns above MaxInFlight, keep-alive off, and
-// Admit first thing in each OCR handler, so that a refused request does not
-// copy its image, verify its key or queue a job. Memory is then about
-// MaxConns × 3 × the largest body at worst.
+// Two kinds of body are still read whole, each at most the body limit
+// (MaxImageBytes × 4/3 + 1 MiB):
+//
+//   - base64 JSON images (/uploadBase64, JSON POST /v1/ocr and /v1/jobs),
+//     after Admit: about 3.5 × the image per admitted request while it is
+//     decoded, so MaxInFlight bounds them. A flood of 20 MB images in
+//     base64 peaked at 1.1-1.3 GiB with MaxInFlight 16, at 32 and at 256
+//     connections (1.8 GiB before, at 32).
+//   - the small JSON bodies of the other routes, before their handlers; a
+//     body over 64 KiB there waits for one of 4 slots, so a flood of
+//     20 MB bodies to /signup peaked at 260-270 MiB at 32 and at 256
+//     connections (1.8 GiB before, at 32).
+//
+// # Why a connection limit still
+//
+// LimitListener(ln, n) (this package) stops accepting at n open
+// connections; further clients wait in the kernel's accept queue. Before
+// bodies were streamed it was what bounded memory (n = 8: 430-590 MiB; a
+// Gate alone changed nothing, as every body was read before any handler).
+// Now it bounds sockets and goroutines. An idle keep-alive connection
+// keeps its slot, and clients that reuse their connections starve the
+// others: with n = 8, 25 of 32 clients got no answer in 50 s; with
+// keep-alive off (fiber.Config DisableKeepalive) slots go round in accept
+// order and every client was answered. fiber.Config.Concurrency = n is no
+// substitute: fasthttp refuses each connection past n by writing a
+// plain-text 503 (not the API's error body, no Retry-After) and closing it
+// without reading the request, so clients mostly saw a reset or broken
+// pipe in the middle of their upload, and retried in a tight loop.
+//
+// So: Admit first thing in each OCR handler, so that a refused request
+// does not read its image, verify its key or queue a job; LimitListener
+// with MaxConns well above MaxInFlight (default 256), keep-alive off.
 package admission

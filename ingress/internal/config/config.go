@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/ops"
 )
 
@@ -66,10 +67,11 @@ type Config struct {
 	// OVERLOADED; default 1000, 0 for no limit.
 	MaxQueued int
 	// MaxConns is OCR_MAX_CONNS, the HTTP connections served at once; more
-	// wait to be accepted. Bodies are read whole before a handler runs, so
-	// this is what bounds memory under a flood of uploads: about MaxConns ×
-	// 3 × MaxImageBytes (measured 50-60 MB per connection with 20 MB
-	// uploads: 1.6 GiB at the default). Default 32, 0 for no limit.
+	// wait to be accepted. Request bodies are streamed, so a connection
+	// costs little memory (a flood of 20 MB uploads peaked at 35-52 MiB
+	// whether 32, 256 or unlimited connections were served; see package
+	// admission): the limit bounds sockets and goroutines. Default 256, 0
+	// for no limit.
 	MaxConns int
 	// CallbackSecret is OCR_CALLBACK_SECRET, at least 32 characters: the
 	// HMAC-SHA256 key job callbacks are signed with. Without it a job naming
@@ -105,6 +107,15 @@ type Config struct {
 	// NoticeWebhookURL is OCR_NOTICE_WEBHOOK_URL: low-credit notices are
 	// POSTed there, signed with OCR_CALLBACK_SECRET like job callbacks.
 	NoticeWebhookURL string
+	// ExpiryMargin is OCR_EXPIRY_MARGIN, default 15m: a job still queued
+	// this long after it aged out of the jobs stream (MaxAge, 24 h) fails
+	// with TIMEOUT and is refunded (package expiry). Above the workers' job
+	// deadline; with ExpiryInterval, under the hour keyservice still
+	// refunds in after MaxAge.
+	ExpiryMargin time.Duration
+	// ExpiryInterval is OCR_EXPIRY_INTERVAL, default 1m: how often each
+	// replica looks for such jobs; at least 1s.
+	ExpiryInterval time.Duration
 }
 
 // Load reads the configuration through getenv and validates it, reporting
@@ -128,10 +139,12 @@ func Load(getenv func(string) string) (Config, error) {
 	c.SyncWait = durVar(getenv, "OCR_SYNC_WAIT", 60*time.Second, &errs)
 	c.CallTimeout = durVar(getenv, "OCR_CALL_TIMEOUT", 3*time.Second, &errs)
 	c.ShutdownTimeout = durVar(getenv, "OCR_SHUTDOWN_TIMEOUT", 30*time.Second, &errs)
+	c.ExpiryMargin = durVar(getenv, "OCR_EXPIRY_MARGIN", 15*time.Minute, &errs)
+	c.ExpiryInterval = durVar(getenv, "OCR_EXPIRY_INTERVAL", time.Minute, &errs)
 	c.SignupLimit = intVar(getenv, "OCR_SIGNUP_LIMIT", 10, &errs)
 	c.MaxInFlight = intVar(getenv, "OCR_MAX_IN_FLIGHT", 16, &errs)
 	c.MaxQueued = intVar(getenv, "OCR_MAX_QUEUED", 1000, &errs)
-	c.MaxConns = intVar(getenv, "OCR_MAX_CONNS", 32, &errs)
+	c.MaxConns = intVar(getenv, "OCR_MAX_CONNS", 256, &errs)
 	for p := range strings.SplitSeq(getenv("OCR_TRUSTED_PROXIES"), ",") {
 		if p = strings.TrimSpace(p); p == "" {
 			continue
@@ -204,6 +217,10 @@ func (c Config) Validate() error {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s: want a positive duration", name))
 		}
+	}
+	if c.ExpiryMargin < 0 || c.ExpiryInterval < time.Second || c.ExpiryMargin+c.ExpiryInterval >= contracts.RefundWindow-contracts.JobsMaxAge {
+		errs = append(errs, fmt.Errorf("OCR_EXPIRY_MARGIN %s, OCR_EXPIRY_INTERVAL %s: want a margin of 0 or more, an interval of 1s or more, and together under %s",
+			c.ExpiryMargin, c.ExpiryInterval, contracts.RefundWindow-contracts.JobsMaxAge))
 	}
 	if c.EmailSecret != "" && len(c.EmailSecret) < 32 {
 		errs = append(errs, errors.New("OCR_EMAIL_SECRET: at least 32 characters"))

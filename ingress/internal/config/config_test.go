@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSignupLimit(t *testing.T) {
@@ -69,7 +70,7 @@ func TestAdmissionLimits(t *testing.T) {
 		wantInFlight, wantQueued, wantConns int
 		wantErr                             string
 	}{
-		{name: "defaults", wantInFlight: 16, wantQueued: 1000, wantConns: 32},
+		{name: "defaults", wantInFlight: 16, wantQueued: 1000, wantConns: 256},
 		{name: "set", env: map[string]string{"OCR_MAX_IN_FLIGHT": "8", "OCR_MAX_QUEUED": "0", "OCR_MAX_CONNS": "0"}, wantInFlight: 8},
 		{name: "no in-flight", env: map[string]string{"OCR_MAX_IN_FLIGHT": "0"}, wantErr: "OCR_MAX_IN_FLIGHT 0"},
 		{name: "negative queue", env: map[string]string{"OCR_MAX_QUEUED": "-1"}, wantErr: "OCR_MAX_QUEUED -1"},
@@ -117,5 +118,38 @@ func TestOpsAddr(t *testing.T) {
 	}
 	if _, err := Load(func(k string) string { return map[string]string{"OCR_OPS_ADDR": "9104"}[k] }); err == nil || !strings.Contains(err.Error(), "OCR_OPS_ADDR") {
 		t.Errorf("OCR_OPS_ADDR=9104: %v; want an error naming it", err)
+	}
+}
+
+// TestExpiry checks the defaults and bounds of the expired-job sweep: the
+// margin and interval must leave the refund inside keyservice's window.
+func TestExpiry(t *testing.T) {
+	for _, tc := range []struct {
+		name                   string
+		margin, interval       string
+		wantMargin, wantPeriod time.Duration
+		wantErr                string
+	}{
+		{name: "defaults", wantMargin: 15 * time.Minute, wantPeriod: time.Minute},
+		{name: "set", margin: "0s", interval: "5s", wantPeriod: 5 * time.Second},
+		{name: "negative margin", margin: "-1m", wantErr: "OCR_EXPIRY_MARGIN -1m0s"},
+		{name: "interval too short", interval: "10ms", wantErr: "OCR_EXPIRY_INTERVAL 10ms"},
+		{name: "past the refund window", margin: "59m", interval: "1m", wantErr: "together under 1h0m0s"},
+		{name: "not a duration", margin: "soon", wantErr: "OCR_EXPIRY_MARGIN"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(func(k string) string {
+				return map[string]string{"OCR_EXPIRY_MARGIN": tc.margin, "OCR_EXPIRY_INTERVAL": tc.interval}[k]
+			})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v; want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || c.ExpiryMargin != tc.wantMargin || c.ExpiryInterval != tc.wantPeriod {
+				t.Fatalf("got %s, %s, %v; want %s, %s", c.ExpiryMargin, c.ExpiryInterval, err, tc.wantMargin, tc.wantPeriod)
+			}
+		})
 	}
 }

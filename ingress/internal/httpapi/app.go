@@ -12,11 +12,22 @@
 // spends credits; POST /v1/jobs checks its callbackUrl with the options.
 // GET /v1/jobs/{id} checks the header's form, then the key without
 // charging it, then the job.
+//
+// Request bodies are streamed (body.go): an OCR route reads its body only
+// after the admission gate let it in, and a multipart image part by part,
+// straight into the Object Store when it is over contracts.InlineImageMax
+// (form.go); a request with an Idempotency-Key reads a stored image back
+// to hash it, since the hash starts with the image's length (image.go).
+// Base64 JSON bodies are read whole, up to the body limit, as are the
+// small JSON bodies of the other routes. Whatever a handler leaves unread
+// is drained after it, so a client still sending reads the answer rather
+// than a reset.
 package httpapi
 
 import (
 	"context"
 	"crypto/sha256"
+	"io"
 	"log/slog"
 	"time"
 
@@ -45,6 +56,15 @@ type Jobs interface {
 	Submit(ctx context.Context, job contracts.OCRJob, image []byte, wait time.Duration) (contracts.OCRResult, error)
 	// Enqueue queues job without waiting, with a callback URL or "".
 	Enqueue(ctx context.Context, job contracts.OCRJob, image []byte, callbackURL string) error
+	// StoreImage streams an image too large for the job message into the
+	// Object Store as name, for a job with ImageRef name and no image
+	// bytes, which Submit or Enqueue then owns. When r fails nothing is
+	// left and r's error is returned.
+	StoreImage(ctx context.Context, name string, r io.Reader) error
+	// OpenImage reads a stored image back.
+	OpenImage(ctx context.Context, name string) (io.ReadCloser, error)
+	// DeleteImage removes a stored image no job took.
+	DeleteImage(ctx context.Context, name string) error
 	// Lookup returns a job's record and its result, nil until it is over.
 	Lookup(ctx context.Context, jobID string) (contracts.JobRecord, *contracts.OCRResult, error)
 	// Await waits up to wait for the result of a job queued earlier.
@@ -155,6 +175,9 @@ type api struct {
 	cfg Config
 	// rootDigest is the SHA-256 of cfg.RootKey, nil when there is none.
 	rootDigest []byte
+	// largeBodies holds a slot for each large body a route other than an
+	// OCR route is reading (bufferBody).
+	largeBodies chan struct{}
 }
 
 // New returns the fiber app serving the API.
@@ -166,20 +189,25 @@ func New(cfg Config) *fiber.App {
 		cfg.Keys = countingKeys{Keys: cfg.Keys, m: cfg.Metrics}
 		cfg.Jobs = countingJobs{Jobs: cfg.Jobs, m: cfg.Metrics}
 	}
-	a := &api{cfg: cfg}
+	a := &api{cfg: cfg, largeBodies: make(chan struct{}, maxLargeBodies)}
 	if cfg.RootKey != "" {
 		sum := sha256.Sum256([]byte(cfg.RootKey))
 		a.rootDigest = sum[:]
 	}
 	app := fiber.New(fiber.Config{
-		AppName:               "ocrstack-ingress",
-		BodyLimit:             cfg.MaxImageBytes*4/3 + 1<<20, // room for base64 and multipart framing
-		ErrorHandler:          a.handleError,
-		DisableStartupMessage: true,
-		ReadTimeout:           60 * time.Second,
-		WriteTimeout:          60 * time.Second,
-		IdleTimeout:           120 * time.Second,
-		DisableKeepalive:      cfg.DisableKeepalive,
+		AppName: "ocrstack-ingress",
+		// Bodies are streamed: fasthttp reads at most 8 KiB of one ahead
+		// and leaves the rest to bodyLimits and the OCR handlers, which
+		// enforce bodyLimit (body.go).
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		BodyLimit:                    a.bodyLimit(),
+		ErrorHandler:                 a.handleError,
+		DisableStartupMessage:        true,
+		ReadTimeout:                  60 * time.Second,
+		WriteTimeout:                 60 * time.Second,
+		IdleTimeout:                  120 * time.Second,
+		DisableKeepalive:             cfg.DisableKeepalive,
 		// c.IP() is the connection's address, or X-Forwarded-For's client
 		// when the connection comes from a trusted proxy.
 		EnableTrustedProxyCheck: len(cfg.TrustedProxies) > 0,
@@ -190,6 +218,7 @@ func New(cfg Config) *fiber.App {
 	app.Use(recover.New())
 	app.Use(a.requestID)
 	app.Use(a.observer(app))
+	app.Use(a.bodyLimits)
 	app.Get("/livez", a.livez)
 	app.Get("/readyz", a.readyz)
 	app.Get("/openapi.json", a.openAPIHandler())

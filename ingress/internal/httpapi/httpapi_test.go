@@ -130,17 +130,20 @@ func (s *stubKeys) Call(_ context.Context, subject string, req, resp any) error 
 	return nil
 }
 
-// stubJobs returns a fixed result or error and remembers the job.
+// stubJobs returns a fixed result or error and remembers the job. It
+// keeps stored images in a map, which tests read one request at a time.
 type stubJobs struct {
 	result  contracts.OCRResult
 	err     error
 	job     contracts.OCRJob
 	image   []byte
 	submits int
+	// images are the stored images by name; a job takes its own.
+	images map[string][]byte
 }
 
 func (s *stubJobs) Submit(_ context.Context, job contracts.OCRJob, image []byte, _ time.Duration) (contracts.OCRResult, error) {
-	s.job, s.image = job, image
+	s.job, s.image = job, s.take(job, image)
 	s.submits++
 	res := s.result
 	res.JobID = job.JobID
@@ -148,8 +151,44 @@ func (s *stubJobs) Submit(_ context.Context, job contracts.OCRJob, image []byte,
 }
 
 func (s *stubJobs) Enqueue(_ context.Context, job contracts.OCRJob, image []byte, _ string) error {
-	s.job, s.image = job, image
+	s.job, s.image = job, s.take(job, image)
 	return s.err
+}
+
+// take returns the job's image: image, or the stored one it names, which
+// it removes.
+func (s *stubJobs) take(job contracts.OCRJob, image []byte) []byte {
+	if job.ImageRef == "" {
+		return image
+	}
+	b := s.images[job.ImageRef]
+	delete(s.images, job.ImageRef)
+	return b
+}
+
+func (s *stubJobs) StoreImage(_ context.Context, name string, r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	if s.images == nil {
+		s.images = map[string][]byte{}
+	}
+	s.images[name] = b
+	return nil
+}
+
+func (s *stubJobs) OpenImage(_ context.Context, name string) (io.ReadCloser, error) {
+	b, ok := s.images[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: no image %s", jobs.ErrUnavailable, name)
+	}
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+func (s *stubJobs) DeleteImage(_ context.Context, name string) error {
+	delete(s.images, name)
+	return nil
 }
 
 // Await answers the scripted result for any job.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/ocrstack/ocrstack/contracts"
@@ -22,11 +23,21 @@ func startIdempotency(t *testing.T) *idempotency.Store {
 // Idempotency-Key and body answers with the first job's result without a
 // new verification (so without a new charge) or job; another body under
 // the key is a 409; a malformed key a 400; and a request refused at the key
-// leaves the Idempotency-Key free for its retry.
+// leaves the Idempotency-Key free for its retry. So too with an image over
+// the inline limit, which multipart routes stream to the Object Store: a
+// replay or a conflict leaves no stored image behind.
 func TestIdempotencyKey(t *testing.T) {
 	store := startIdempotency(t)
-	for _, route := range []string{"/upload", "/uploadBase64", "/api/v1/ocr"} {
-		t.Run(route, func(t *testing.T) {
+	large := largePNG(t, 600_000)
+	for _, tc := range []struct {
+		route string
+		image []byte
+	}{
+		{"/upload", pngBytes}, {"/uploadBase64", pngBytes}, {"/api/v1/ocr", pngBytes},
+		{"/upload", large}, {"/api/v1/ocr", large},
+	} {
+		route, pngBytes := tc.route, tc.image
+		t.Run(route+"/"+strconv.Itoa(len(pngBytes)), func(t *testing.T) {
 			keys := &stubKeys{}
 			j := &stubJobs{result: contracts.OCRResult{Status: contracts.JobSucceeded, Text: "Hello"}}
 			cfg := testConfig(keys, j)
@@ -37,7 +48,7 @@ func TestIdempotencyKey(t *testing.T) {
 				req.Header.Set("Idempotency-Key", idemKey)
 				return do(t, app, req)
 			}
-			idemKey := "order-" + route
+			idemKey := "order-" + route + strconv.Itoa(len(pngBytes))
 
 			first := send("Bearer good", idemKey, pngBytes)
 			require.Equal(t, 200, first.status, first.raw)
@@ -69,11 +80,12 @@ func TestIdempotencyKey(t *testing.T) {
 			require.Equal(t, 200, mine.status, mine.raw)
 			require.NotEqual(t, jobID, mine.header.Get("X-Job-Id"))
 
-			refused := send("Bearer spent", "retry-"+route, pngBytes)
+			refused := send("Bearer spent", "retry-"+idemKey, pngBytes)
 			require.Equal(t, 402, refused.status, refused.raw)
-			retried := send("Bearer good", "retry-"+route, pngBytes)
+			retried := send("Bearer good", "retry-"+idemKey, pngBytes)
 			require.Equal(t, 200, retried.status, "a refused request leaves its key free: %s", retried.raw)
 			require.Empty(t, keys.refunds)
+			require.Empty(t, j.images, "stored images no job took")
 		})
 	}
 }

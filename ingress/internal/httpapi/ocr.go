@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
 	"strconv"
 	"strings"
 
@@ -14,7 +13,6 @@ import (
 	"github.com/ocrstack/ocrstack/ingress/internal/admission"
 	"github.com/ocrstack/ocrstack/ingress/internal/apierr"
 	"github.com/ocrstack/ocrstack/ingress/internal/idempotency"
-	"github.com/ocrstack/ocrstack/ingress/internal/imagesniff"
 	"github.com/ocrstack/ocrstack/ingress/internal/jobs"
 	"github.com/ocrstack/ocrstack/ingress/internal/keysclient"
 	"github.com/ocrstack/ocrstack/ops"
@@ -59,11 +57,16 @@ func (a *api) upload(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	img, err := a.formImage(c, "sampleFile")
+	form, err := a.readForm(c, "sampleFile", optionNames...)
 	if err != nil {
 		return err
 	}
-	opts, err := parseOptions(formOptions(c))
+	defer a.discardImage(&form.file)
+	img, err := form.image(a.cfg.MaxImageBytes)
+	if err != nil {
+		return err
+	}
+	opts, err := parseOptions(form.options())
 	if err != nil {
 		return err
 	}
@@ -80,6 +83,9 @@ func (a *api) uploadBase64(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := a.bufferBody(c); err != nil {
+		return err
+	}
 	var body struct {
 		ImageBase64 *string `json:"imageBase64"`
 		Languages   string  `json:"languages"`
@@ -90,16 +96,19 @@ func (a *api) uploadBase64(c *fiber.Ctx) error {
 		// DetectOrientation is a JSON boolean.
 		DetectOrientation *bool `json:"detectOrientation"`
 	}
-	if err := json.Unmarshal(c.Body(), &body); err != nil {
+	err = json.Unmarshal(c.Body(), &body)
+	c.Request().ResetBody() // decoded: not held while the job runs
+	if err != nil {
 		return apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, `The body must be JSON: {"imageBase64": "<base64 image>"}`)
 	}
 	if body.ImageBase64 == nil {
 		return apierr.New(fiber.StatusBadRequest, apierr.MissingImage, `The field "imageBase64" is missing`)
 	}
-	img, err := decodeBase64Image(*body.ImageBase64, a.cfg.MaxImageBytes)
+	b, err := decodeBase64Image(*body.ImageBase64, a.cfg.MaxImageBytes)
 	if err != nil {
 		return err
 	}
+	img := bytesImage(b)
 	psm := ""
 	if body.PageSegMode != nil {
 		psm = strconv.Itoa(*body.PageSegMode)
@@ -109,7 +118,7 @@ func (a *api) uploadBase64(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	res, err := a.recognize(c, key, img, opts, "/uploadBase64")
+	res, err := a.recognize(c, key, &img, opts, "/uploadBase64")
 	if err != nil {
 		return err
 	}
@@ -123,15 +132,20 @@ func (a *api) pictotextOCR(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	docType := strings.TrimSpace(c.FormValue("documentType"))
-	if len(docType) > 64 {
-		return apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, "documentType must be at most 64 characters")
-	}
-	img, err := a.formImage(c, "image")
+	form, err := a.readForm(c, "image", pictotextNames...)
 	if err != nil {
 		return err
 	}
-	opts, err := parseOptions(formOptions(c))
+	defer a.discardImage(&form.file)
+	docType := strings.TrimSpace(form.value("documentType"))
+	if len(docType) > 64 {
+		return apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, "documentType must be at most 64 characters")
+	}
+	img, err := form.image(a.cfg.MaxImageBytes)
+	if err != nil {
+		return err
+	}
+	opts, err := parseOptions(form.options())
 	if err != nil {
 		return err
 	}
@@ -142,27 +156,6 @@ func (a *api) pictotextOCR(c *fiber.Ctx) error {
 	return c.JSON(pictotextResult{
 		RequestID: requestIDOf(c), JobID: res.JobID, DocumentType: docType, Text: res.Text, extraOutputs: extrasOf(res),
 	})
-}
-
-// formImage reads the multipart file part named field, in full.
-func (a *api) formImage(c *fiber.Ctx, field string) ([]byte, error) {
-	fh, err := c.FormFile(field)
-	if err != nil {
-		msg := `Send the image as a multipart/form-data file part named "` + field + `"`
-		if c.FormValue(field) != "" {
-			msg = `The "` + field + `" part must be a file, not a text value`
-		}
-		return nil, apierr.New(fiber.StatusBadRequest, apierr.MissingImage, msg)
-	}
-	if fh.Size > int64(a.cfg.MaxImageBytes) {
-		return nil, apierr.New(fiber.StatusRequestEntityTooLarge, apierr.ImageTooLarge, "The image is larger than the limit of "+mib(a.cfg.MaxImageBytes))
-	}
-	f, err := fh.Open()
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, int64(a.cfg.MaxImageBytes)+1))
 }
 
 // decodeBase64Image accepts standard or URL-safe base64, padded or not, with
@@ -198,7 +191,7 @@ func decodeBase64Image(s string, maxBytes int) ([]byte, error) {
 
 // recognize checks the image and the languages, verifies the key and runs
 // the OCR job, waiting up to SyncWait for its result.
-func (a *api) recognize(c *fiber.Ctx, key string, img []byte, opts jobOptions, route string) (contracts.OCRResult, error) {
+func (a *api) recognize(c *fiber.Ctx, key string, img *image, opts jobOptions, route string) (contracts.OCRResult, error) {
 	adm, err := a.admit(c, key, img, opts, route)
 	if err != nil {
 		return contracts.OCRResult{}, err
@@ -227,14 +220,14 @@ type admitted struct {
 
 // admit checks the image and the languages, claims the Idempotency-Key if
 // the request has one, and verifies the key, which spends a credit, and
-// returns the job to run.
-func (a *api) admit(c *fiber.Ctx, key string, img []byte, opts jobOptions, route string) (admitted, error) {
+// returns the job to run. A job with a stored image is named after it.
+func (a *api) admit(c *fiber.Ctx, key string, img *image, opts jobOptions, route string) (admitted, error) {
 	switch {
-	case len(img) == 0:
+	case img.size == 0:
 		return admitted{}, apierr.New(fiber.StatusBadRequest, apierr.EmptyImage, "The image is empty")
-	case len(img) > a.cfg.MaxImageBytes:
+	case img.size > int64(a.cfg.MaxImageBytes):
 		return admitted{}, apierr.New(fiber.StatusRequestEntityTooLarge, apierr.ImageTooLarge, "The image is larger than the limit of "+mib(a.cfg.MaxImageBytes))
-	case imagesniff.Format(img) == "":
+	case img.format == "":
 		return admitted{}, apierr.New(fiber.StatusUnsupportedMediaType, apierr.UnsupportedMediaType,
 			"The file is not an image or document we read; send JPEG, PNG, TIFF, WebP, GIF, BMP, PNM, JPEG 2000, HEIC, AVIF or PDF")
 	}
@@ -244,8 +237,12 @@ func (a *api) admit(c *fiber.Ctx, key string, img []byte, opts jobOptions, route
 	if err := a.checkLanguages(ctx, opts.languages); err != nil {
 		return admitted{}, err
 	}
+	jobID := img.ref
+	if jobID == "" {
+		jobID = newID("job")
+	}
 	adm := admitted{job: contracts.OCRJob{
-		JobID: newID("job"), RequestID: requestIDOf(c), Producer: "ingress", SubmittedAt: a.cfg.Now().UnixMilli(),
+		JobID: jobID, ImageRef: img.ref, RequestID: requestIDOf(c), Producer: "ingress", SubmittedAt: a.cfg.Now().UnixMilli(),
 		Languages: opts.languages, PageSegMode: opts.pageSegMode, Whitelist: opts.whitelist, Outputs: opts.outputs,
 		Pages: opts.pages, DetectOrientation: opts.detectOrientation,
 	}, traceparent: traceparentOf(c)}
@@ -265,7 +262,7 @@ func (a *api) admit(c *fiber.Ctx, key string, img []byte, opts jobOptions, route
 // claim records the request's Idempotency-Key, if it has one, for adm's
 // job. When an earlier request with the same key and body holds it, adm
 // becomes a replay of that request's job; another body is a 409.
-func (a *api) claim(ctx context.Context, c *fiber.Ctx, key string, img []byte, opts jobOptions, route string, adm *admitted) error {
+func (a *api) claim(ctx context.Context, c *fiber.Ctx, key string, img *image, opts jobOptions, route string, adm *admitted) error {
 	idemKey := c.Get("Idempotency-Key")
 	if idemKey == "" || a.cfg.Idempotency == nil {
 		return nil
@@ -274,10 +271,19 @@ func (a *api) claim(ctx context.Context, c *fiber.Ctx, key string, img []byte, o
 		return apierr.New(fiber.StatusBadRequest, apierr.InvalidIdempotencyKey, "Idempotency-Key must be 1 to 255 printable ASCII characters")
 	}
 	scope := idempotency.Scope(key)
-	body := idempotency.RequestHash(img, map[string][]string{
+	fields := map[string][]string{
 		"route": {route}, "languages": opts.languages, "pageSegMode": {strconv.Itoa(opts.pageSegMode)},
 		"whitelist": {opts.whitelist}, "output": opts.outputs, "pages": {opts.pages}, "detectOrientation": {boolField(opts.detectOrientation)},
-	})
+	}
+	var body string
+	var err error
+	if img.ref == "" {
+		body = idempotency.RequestHash(img.bytes, fields)
+	} else if body, err = a.imageRequestHash(ctx, img, fields); err != nil {
+		a.cfg.Logger.Error("hash stored image", "request_id", adm.job.RequestID, "job_id", img.ref, "err", err)
+		return &apierr.Error{Status: fiber.StatusServiceUnavailable, Reason: apierr.Unavailable,
+			Message: "The OCR queue is unavailable; please retry", RetryAfter: 1}
+	}
 	cl, err := a.cfg.Idempotency.Claim(ctx, scope, strings.Clone(idemKey), body, adm.job.JobID)
 	switch {
 	case errors.Is(err, idempotency.ErrConflict):
@@ -325,15 +331,16 @@ func (a *api) unqueued(adm admitted) {
 }
 
 // run queues adm's job and waits up to SyncWait for its result; a replay
-// waits for the result of the job it replays.
-func (a *api) run(adm admitted, img []byte) (contracts.OCRResult, error) {
+// waits for the result of the job it replays. A stored image is the job's
+// from then on (see jobs.Submitter).
+func (a *api) run(adm admitted, img *image) (contracts.OCRResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.SyncWait+a.cfg.CallTimeout)
 	defer cancel()
 	ctx = ops.WithTraceparent(ctx, adm.traceparent)
 	if adm.replay {
 		return a.cfg.Jobs.Await(ctx, adm.job.JobID, a.cfg.SyncWait)
 	}
-	res, err := a.cfg.Jobs.Submit(ctx, adm.job, img, a.cfg.SyncWait)
+	res, err := a.cfg.Jobs.Submit(ctx, adm.job, img.handOver(), a.cfg.SyncWait)
 	if errors.Is(err, jobs.ErrUnavailable) {
 		a.unqueued(adm)
 	}

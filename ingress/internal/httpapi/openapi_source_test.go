@@ -130,7 +130,9 @@ func TestOpenAPIRequestFields(t *testing.T) {
 		ast.Inspect(f, func(n ast.Node) bool {
 			if call, ok := n.(*ast.CallExpr); ok {
 				if sel, ok := call.Fun.(*ast.SelectorExpr); ok {
-					arg := map[string]int{"FormValue": 0, "FormFile": 0, "formImage": 1}
+					// uploadForm.value reads a text field, readForm names
+					// the file part.
+					arg := map[string]int{"FormValue": 0, "FormFile": 0, "value": 0, "readForm": 1}
 					if i, ok := arg[sel.Sel.Name]; ok && len(call.Args) > i {
 						if lit, ok := call.Args[i].(*ast.BasicLit); ok {
 							v, _ := strconv.Unquote(lit.Value)

@@ -33,15 +33,6 @@ type optionFields struct {
 	languages, pageSegMode, whitelist, output, pages, detectOrientation string
 }
 
-// formOptions reads the option fields of a multipart request.
-func formOptions(c *fiber.Ctx) optionFields {
-	return optionFields{
-		languages: c.FormValue("languages"), pageSegMode: c.FormValue("pageSegMode"),
-		whitelist: c.FormValue("whitelist"), output: c.FormValue("output"),
-		pages: c.FormValue("pages"), detectOrientation: c.FormValue("detectOrientation"),
-	}
-}
-
 // Bounds of the options, checked here so a malformed request is refused
 // before its key is charged; the languages are checked against what the
 // workers have installed by checkLanguages, and again by the worker.

@@ -36,7 +36,8 @@ func (a *api) v1OCR(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	in, err := a.v1Body(c)
+	in, img, err := a.v1Body(c)
+	defer a.discardImage(img)
 	if err != nil {
 		return err
 	}
@@ -48,12 +49,12 @@ func (a *api) v1OCR(c *fiber.Ctx) error {
 		return apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest,
 			"callbackUrl is taken by POST /v1/jobs; POST /v1/ocr answers with the result")
 	}
-	adm, err := a.admit(c, key, in.image, opts, "/v1/ocr")
+	adm, err := a.admit(c, key, img, opts, "/v1/ocr")
 	if err != nil {
 		return err
 	}
 	job := adm.job
-	res, err := a.run(adm, in.image)
+	res, err := a.run(adm, img)
 	if errors.Is(err, jobs.ErrTimeout) {
 		return a.lateResult(c, job)
 	}
@@ -91,7 +92,8 @@ func (a *api) v1SubmitJob(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	in, err := a.v1Body(c)
+	in, img, err := a.v1Body(c)
+	defer a.discardImage(img)
 	if err != nil {
 		return err
 	}
@@ -102,7 +104,7 @@ func (a *api) v1SubmitJob(c *fiber.Ctx) error {
 	if err := a.checkCallback(in.callbackURL); err != nil {
 		return err
 	}
-	adm, err := a.admit(c, key, in.image, opts, "/v1/jobs")
+	adm, err := a.admit(c, key, img, opts, "/v1/jobs")
 	if err != nil {
 		return err
 	}
@@ -112,7 +114,7 @@ func (a *api) v1SubmitJob(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(context.Background(), queueTimeout)
 	defer cancel()
 	ctx = ops.WithTraceparent(ctx, adm.traceparent)
-	if err := a.cfg.Jobs.Enqueue(ctx, adm.job, in.image, strings.Clone(in.callbackURL)); err != nil {
+	if err := a.cfg.Jobs.Enqueue(ctx, adm.job, img.handOver(), strings.Clone(in.callbackURL)); err != nil {
 		if errors.Is(err, jobs.ErrUnavailable) {
 			a.unqueued(adm)
 		}

@@ -39,21 +39,35 @@ type v1JSON struct {
 const maxCallbackURL = 2048
 
 // v1Body reads a /v1 submission: a multipart/form-data body with the file
-// part "image" and the options as fields, or a JSON body (v1JSON).
-func (a *api) v1Body(c *fiber.Ctx) (v1Input, error) {
+// part "image", streamed (readForm), and the options as fields, or a JSON
+// body (v1JSON), read whole. It returns the image apart from the input, for
+// the caller to delete when it was stored and no job took it
+// (discardImage); it is not nil when the error is.
+func (a *api) v1Body(c *fiber.Ctx) (v1Input, *image, error) {
 	ctype := c.Get(fiber.HeaderContentType)
 	media, _, _ := mime.ParseMediaType(ctype)
 	switch {
 	case media == fiber.MIMEMultipartForm:
-		img, err := a.formImage(c, "image")
+		form, err := a.readForm(c, "image", v1Names...)
 		if err != nil {
-			return v1Input{}, err
+			return v1Input{}, &image{}, err
 		}
-		return v1Input{image: img, fields: formOptions(c), callbackURL: c.FormValue("callbackUrl")}, nil
+		img, err := form.image(a.cfg.MaxImageBytes)
+		if err != nil {
+			return v1Input{}, &form.file, err
+		}
+		return v1Input{fields: form.options(), callbackURL: form.value("callbackUrl")}, img, nil
 	case ctype == "" || media == fiber.MIMEApplicationJSON || strings.HasSuffix(media, "+json"):
-		return parseV1JSON(c.Body(), a.cfg.MaxImageBytes)
+		if err := a.bufferBody(c); err != nil {
+			return v1Input{}, &image{}, err
+		}
+		in, err := parseV1JSON(c.Body(), a.cfg.MaxImageBytes)
+		c.Request().ResetBody() // decoded: not held while the job runs
+		img := bytesImage(in.image)
+		in.image = nil
+		return in, &img, err
 	}
-	return v1Input{}, apierr.New(fiber.StatusBadRequest, apierr.MissingImage,
+	return v1Input{}, &image{}, apierr.New(fiber.StatusBadRequest, apierr.MissingImage,
 		`Send the image as a multipart/form-data file part named "image", or as JSON {"image": "<base64 image>"}`)
 }
 

@@ -5,8 +5,14 @@ package imagesniff
 
 import "bytes"
 
+// HeadLen is how many first bytes Format looks at, at most: Format of an
+// image's first HeadLen bytes is Format of the whole image, so a streamed
+// upload can be told before the rest of it is read.
+const HeadLen = 32
+
 // Format returns the format of b ("png", "jpeg", ..., "pdf"), or "" when b
-// does not start like an image or document the platform reads.
+// does not start like an image or document the platform reads. It reads
+// at most b[:HeadLen].
 func Format(b []byte) string {
 	switch {
 	case bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")):

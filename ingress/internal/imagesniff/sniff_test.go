@@ -33,8 +33,17 @@ func TestFormat(t *testing.T) {
 	}
 }
 
+// FuzzFormat checks that Format never panics and tells an image from its
+// first HeadLen bytes alone, which is what a streamed upload is sniffed
+// from.
 func FuzzFormat(f *testing.F) {
 	f.Add([]byte("\x89PNG\r\n\x1a\n"))
 	f.Add([]byte("RIFF1234WEBP"))
-	f.Fuzz(func(t *testing.T, b []byte) { _ = Format(b) })
+	f.Add([]byte("BM" + string(make([]byte, 40))))
+	f.Add([]byte("\x00\x00\x00\x18ftypheic and more bytes past the head"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if head, whole := Format(b[:min(len(b), HeadLen)]), Format(b); head != whole {
+			t.Fatalf("Format of the first %d bytes %q, of all %d %q", HeadLen, head, len(b), whole)
+		}
+	})
 }

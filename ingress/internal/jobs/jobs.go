@@ -8,6 +8,13 @@
 // job, so the result cannot slip past it. Images larger than
 // contracts.InlineImageMax go to the Object Store and the job carries a
 // reference.
+//
+// A caller that streams a request body can store the image itself first
+// (StoreImage, reading it chunk by chunk, never whole in memory) and hand
+// the job over with OCRJob.ImageRef set. From Submit or Enqueue on, the
+// Submitter owns that object: it deletes it when the job cannot be queued
+// and once a result has come; a job whose result is late keeps it for the
+// worker, and the bucket's TTL (contracts.ImagesMaxAge) removes the rest.
 package jobs
 
 import (
@@ -16,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -39,11 +47,14 @@ var (
 
 // Submitter queues jobs and waits for their results.
 type Submitter struct {
-	nc      *nats.Conn
-	js      jetstream.JetStream
-	images  jetstream.ObjectStore
-	records jetstream.KeyValue
-	results jetstream.Stream
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	images jetstream.ObjectStore
+	// imageStream is the images bucket's stream, read chunk by chunk by
+	// OpenImage.
+	imageStream jetstream.Stream
+	records     jetstream.KeyValue
+	results     jetstream.Stream
 }
 
 // Option configures New.
@@ -111,14 +122,25 @@ func New(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, opts ...Opt
 	if err != nil {
 		return nil, fmt.Errorf("ensure object store %s: %w", contracts.ImagesBucket, err)
 	}
-	return &Submitter{nc: nc, js: js, images: images, records: records, results: results}, nil
+	imageStream, err := js.Stream(ctx, "OBJ_"+contracts.ImagesBucket)
+	if err != nil {
+		return nil, fmt.Errorf("bind stream OBJ_%s: %w", contracts.ImagesBucket, err)
+	}
+	return &Submitter{nc: nc, js: js, images: images, imageStream: imageStream, records: records, results: results}, nil
 }
 
 // Submit queues job with image and waits up to wait for its result. On
-// ErrTimeout the job goes on and can be looked up.
+// ErrTimeout the job goes on and can be looked up. When job.ImageRef names
+// an image stored with StoreImage, image is nil and the object is the
+// Submitter's from now on (see the package doc).
 func (s *Submitter) Submit(ctx context.Context, job contracts.OCRJob, image []byte, wait time.Duration) (contracts.OCRResult, error) {
+	ref := job.ImageRef
+	if ref == "" && len(image) > contracts.InlineImageMax {
+		ref = job.JobID
+	}
 	sub, err := s.nc.SubscribeSync(contracts.ResultSubject(job.JobID))
 	if err != nil {
+		s.deleteImage(ctx, job.ImageRef)
 		return contracts.OCRResult{}, fmt.Errorf("%w: subscribe: %w", ErrUnavailable, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
@@ -134,14 +156,103 @@ func (s *Submitter) Submit(ctx context.Context, job contracts.OCRJob, image []by
 		// bucket's TTL removes it.
 		return contracts.OCRResult{}, fmt.Errorf("job %s: %w", job.JobID, ErrTimeout)
 	}
-	if len(image) > contracts.InlineImageMax {
-		_ = s.images.Delete(context.WithoutCancel(ctx), job.JobID)
-	}
+	s.deleteImage(ctx, ref)
 	var res contracts.OCRResult
 	if err := json.Unmarshal(m.Data, &res); err != nil {
 		return contracts.OCRResult{}, fmt.Errorf("decode result of job %s: %w", job.JobID, err)
 	}
 	return res, nil
+}
+
+// StoreImage streams r into the images bucket as the object name, one
+// chunk at a time, for a job that will carry ImageRef = name. When r
+// fails, nothing is left behind and its error is returned as it is; a
+// failure of the store is ErrUnavailable.
+func (s *Submitter) StoreImage(ctx context.Context, name string, r io.Reader) error {
+	src := &errReader{r: r}
+	if _, err := s.images.Put(ctx, jetstream.ObjectMeta{Name: name}, src); err != nil {
+		// Put purges the chunks it sent when it fails part way; an object
+		// completed by a retry of ours cannot exist, so there is nothing
+		// else to delete.
+		if src.err != nil {
+			return src.err
+		}
+		return fmt.Errorf("%w: store image: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// OpenImage reads back an image stored with StoreImage. It gets the
+// object's chunks one by one from the bucket's stream (direct gets) rather
+// than through ObjectStore.Get, whose consumer the ingress's NATS user may
+// not create (nats.conf). Errors are ErrUnavailable.
+func (s *Submitter) OpenImage(ctx context.Context, name string) (io.ReadCloser, error) {
+	info, err := s.images.GetInfo(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: get image %s: %w", ErrUnavailable, name, err)
+	}
+	return &chunkReader{ctx: ctx, stream: s.imageStream, subject: "$O." + contracts.ImagesBucket + ".C." + info.NUID, left: info.Chunks}, nil
+}
+
+// chunkReader reads an object's chunks in order.
+type chunkReader struct {
+	ctx     context.Context
+	stream  jetstream.Stream
+	subject string
+	// seq is where the next chunk is looked for; left is how many remain.
+	seq  uint64
+	left uint32
+	buf  []byte
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		if r.left == 0 {
+			return 0, io.EOF
+		}
+		m, err := r.stream.GetMsg(r.ctx, r.seq, jetstream.WithGetMsgSubject(r.subject))
+		if err != nil {
+			return 0, fmt.Errorf("%w: get image chunk: %w", ErrUnavailable, err)
+		}
+		r.buf, r.seq, r.left = m.Data, m.Sequence+1, r.left-1
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+func (r *chunkReader) Close() error { return nil }
+
+// DeleteImage removes an image stored with StoreImage that no job took.
+func (s *Submitter) DeleteImage(ctx context.Context, name string) error {
+	err := s.images.Delete(ctx, name)
+	if err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return fmt.Errorf("%w: delete image: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// deleteImage removes the object name, if any, even when ctx is over; a
+// failure leaves it to the bucket's TTL.
+func (s *Submitter) deleteImage(ctx context.Context, name string) {
+	if name != "" {
+		_ = s.images.Delete(context.WithoutCancel(ctx), name)
+	}
+}
+
+// errReader remembers the error of the reader it wraps, so StoreImage
+// tells a failing source from a failing store.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
 }
 
 // Await waits up to wait for the result of a job queued earlier (by
@@ -178,7 +289,8 @@ func (s *Submitter) Await(ctx context.Context, jobID string, wait time.Duration)
 
 // Enqueue queues job with image without waiting for its result, recording
 // callbackURL (empty for none) for whoever delivers callbacks. It returns
-// once the job is stored on the jobs stream.
+// once the job is stored on the jobs stream. A stored image (job.ImageRef)
+// is the Submitter's from now on, as with Submit.
 func (s *Submitter) Enqueue(ctx context.Context, job contracts.OCRJob, image []byte, callbackURL string) error {
 	return s.queue(ctx, job, image, callbackURL)
 }
@@ -221,8 +333,15 @@ func (s *Submitter) Record(ctx context.Context, jobID string) (contracts.JobReco
 }
 
 // queue records the job as queued, stores a large image in the Object
-// Store, and publishes the job.
-func (s *Submitter) queue(ctx context.Context, job contracts.OCRJob, image []byte, callbackURL string) error {
+// Store unless job.ImageRef names one stored already, and publishes the
+// job. An image it stored, or was handed, is deleted when the job is not
+// published.
+func (s *Submitter) queue(ctx context.Context, job contracts.OCRJob, image []byte, callbackURL string) (err error) {
+	defer func() {
+		if err != nil && !errors.Is(err, errPublished) {
+			s.deleteImage(ctx, job.ImageRef)
+		}
+	}()
 	rec, err := json.Marshal(contracts.JobRecord{
 		JobID: job.JobID, RequestID: job.RequestID, KeyID: job.KeyID, OwnerID: job.OwnerID,
 		Status: contracts.JobQueued, SubmittedAt: job.SubmittedAt, CallbackURL: callbackURL,
@@ -237,12 +356,14 @@ func (s *Submitter) queue(ctx context.Context, job contracts.OCRJob, image []byt
 	if err != nil {
 		return fmt.Errorf("%w: put record: %w", ErrUnavailable, err)
 	}
-	if len(image) > contracts.InlineImageMax {
+	switch {
+	case job.ImageRef != "":
+	case len(image) > contracts.InlineImageMax:
 		if _, err := s.images.Put(ctx, jetstream.ObjectMeta{Name: job.JobID}, bytes.NewReader(image)); err != nil {
 			return fmt.Errorf("%w: store image: %w", ErrUnavailable, err)
 		}
 		job.ImageRef = job.JobID
-	} else {
+	default:
 		job.Image = image
 	}
 	b, err := json.Marshal(job)
@@ -259,23 +380,24 @@ func (s *Submitter) queue(ctx context.Context, job contracts.OCRJob, image []byt
 		msg.Header.Set(ops.HeaderTraceparent, tp)
 	}
 	if _, err := s.js.PublishMsg(ctx, msg); err != nil {
-		if job.ImageRef != "" {
-			_ = s.images.Delete(context.WithoutCancel(ctx), job.JobID)
-		}
 		return fmt.Errorf("%w: publish job: %w", ErrUnavailable, err)
 	}
 	// A record that was not stored fails the request although its job is
 	// queued: the caller refunds it, and the job runs for free, rather than
-	// leaving a job nobody can poll.
+	// leaving a job nobody can poll. The job's image stays for the worker.
 	select {
 	case <-recAck.Ok():
 		return nil
 	case err := <-recAck.Err():
-		return fmt.Errorf("%w: put record: %w", ErrUnavailable, err)
+		return fmt.Errorf("%w: %w: put record: %w", ErrUnavailable, errPublished, err)
 	case <-ctx.Done():
-		return fmt.Errorf("%w: put record: %w", ErrUnavailable, ctx.Err())
+		return fmt.Errorf("%w: %w: put record: %w", ErrUnavailable, errPublished, ctx.Err())
 	}
 }
+
+// errPublished marks a queue error that came after the job was published:
+// its image must stay.
+var errPublished = errors.New("job published")
 
 func ensureStream(ctx context.Context, js jetstream.JetStream, spec contracts.StreamSpec, least int) error {
 	cfg := jetstream.StreamConfig{
