@@ -117,7 +117,10 @@ func (a *api) bufferBody(c *fiber.Ctx) error {
 func (a *api) bodyError(c *fiber.Ctx, err error) error {
 	var ne net.Error
 	var long *fieldTooLongError
+	var public *apierr.Error
 	switch {
+	case errors.As(err, &public):
+		return public
 	case errors.Is(err, errBodyTooLarge):
 		c.Context().SetConnectionClose()
 		return fiber.ErrRequestEntityTooLarge
@@ -153,7 +156,14 @@ type uploadForm struct {
 // announced, else a form without fields, as before bodies were streamed.
 // The caller deletes a stored image that no job took
 // (discardImage(&form.file)).
-func (a *api) readForm(c *fiber.Ctx, field string, names ...string) (*uploadForm, error) {
+//
+// key is the request's API key: before a large image is streamed to the
+// object store, keyservice is asked whether the key exists (keys.v1.whoami,
+// which spends nothing), so a client without a key cannot fill the store
+// with uploads refused afterwards; an unknown key is 401 INVALID_API_KEY
+// once the body is read, and any other answer leaves the key to the
+// verification.
+func (a *api) readForm(c *fiber.Ctx, key, field string, names ...string) (*uploadForm, error) {
 	names = append(slices.Clip(names), field)
 	f := &uploadForm{c: c, field: field}
 	boundary := string(c.Request().Header.MultipartFormBoundary())
@@ -191,7 +201,7 @@ func (a *api) readForm(c *fiber.Ctx, field string, names ...string) (*uploadForm
 	defer cancel()
 	form, err := readMultipart(ctx, body, boundary, formSpec{
 		field: field, names: names, maxImage: int64(a.cfg.MaxImageBytes), inline: contracts.InlineImageMax,
-		object: newID("job"), store: a.cfg.Jobs,
+		object: newID("job"), store: a.cfg.Jobs, authorize: a.knownKey(key),
 	})
 	f.multipartForm = form
 	if err != nil {
@@ -258,3 +268,18 @@ var (
 	pictotextNames = append(slices.Clip(optionNames), "documentType")
 	v1Names        = append(slices.Clip(optionNames), "callbackUrl")
 )
+
+// knownKey returns readForm's check of key before a large image is stored:
+// 401 INVALID_API_KEY when keyservice knows no such key; nil on any other
+// answer, error included (the verification that follows decides).
+func (a *api) knownKey(key string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		var info contracts.KeyInfo
+		err := a.cfg.Keys.Call(ctx, contracts.SubjectKeysWhoami, contracts.WhoamiRequest{Key: key}, &info)
+		var ce *contracts.Error
+		if errors.As(err, &ce) && ce.Code == contracts.CodeNotFound {
+			return apierr.New(fiber.StatusUnauthorized, apierr.InvalidAPIKey, "Invalid or inactive API key")
+		}
+		return nil
+	}
+}

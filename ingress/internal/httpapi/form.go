@@ -64,6 +64,10 @@ type formSpec struct {
 	// object is the name a large image is stored under.
 	object string
 	store  imageStore
+	// authorize, when set, is asked once before a large image is stored;
+	// an error refuses the image unstored (the part is read to its end)
+	// and is returned.
+	authorize func(context.Context) error
 }
 
 // multipartForm is what readMultipart kept of a form.
@@ -139,11 +143,18 @@ func readImage(ctx context.Context, part io.Reader, spec formSpec) (image, error
 	}
 	img := image{format: imagesniff.Format(head)}
 	rest := &countingReader{r: part, n: int64(n), max: spec.maxImage}
-	if img.format == "" || rest.n > spec.maxImage {
+	var refused error
+	if img.format != "" && rest.n <= spec.maxImage && spec.authorize != nil {
+		refused = spec.authorize(ctx)
+	}
+	if img.format == "" || rest.n > spec.maxImage || refused != nil {
 		_, err := io.Copy(io.Discard, rest)
 		img.size = rest.n
 		if errors.Is(err, errImageTooLarge) {
 			err = nil
+		}
+		if err == nil {
+			err = refused
 		}
 		return img, err
 	}

@@ -57,7 +57,7 @@ func (a *api) upload(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	form, err := a.readForm(c, "sampleFile", optionNames...)
+	form, err := a.readForm(c, key, "sampleFile", optionNames...)
 	if err != nil {
 		return err
 	}
@@ -132,7 +132,7 @@ func (a *api) pictotextOCR(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	form, err := a.readForm(c, "image", pictotextNames...)
+	form, err := a.readForm(c, key, "image", pictotextNames...)
 	if err != nil {
 		return err
 	}

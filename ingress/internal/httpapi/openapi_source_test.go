@@ -132,7 +132,7 @@ func TestOpenAPIRequestFields(t *testing.T) {
 				if sel, ok := call.Fun.(*ast.SelectorExpr); ok {
 					// uploadForm.value reads a text field, readForm names
 					// the file part.
-					arg := map[string]int{"FormValue": 0, "FormFile": 0, "value": 0, "readForm": 1}
+					arg := map[string]int{"FormValue": 0, "FormFile": 0, "value": 0, "readForm": 2}
 					if i, ok := arg[sel.Sel.Name]; ok && len(call.Args) > i {
 						if lit, ok := call.Args[i].(*ast.BasicLit); ok {
 							v, _ := strconv.Unquote(lit.Value)

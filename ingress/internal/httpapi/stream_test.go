@@ -121,6 +121,39 @@ func TestStreamedImageRefused(t *testing.T) {
 	}
 }
 
+// TestStreamedImageUnknownKey checks that a large image sent with a key
+// keyservice does not know is never stored: keyservice is asked (whoami,
+// free) before the first byte goes to the Object Store, and the answer is
+// 401 INVALID_API_KEY once the body is read, with nothing verified or left
+// behind; a small one, kept in memory, gets the same 401 from the
+// verification. A known key's large image is stored as before.
+func TestStreamedImageUnknownKey(t *testing.T) {
+	for _, route := range []string{"/upload", "/api/v1/ocr", "/v1/ocr", "/v1/jobs"} {
+		t.Run(route, func(t *testing.T) {
+			st := startV1(t, time.Second)
+			field := "image"
+			if route == "/upload" {
+				field = "sampleFile"
+			}
+			req := multipartRequest(t, route, field, largePNG(t, 700_000), nil)
+			req.Header.Set("Authorization", "Bearer nobody")
+			r := do(t, st.app, req)
+			require.Equal(t, 401, r.status, r.raw)
+			require.Equal(t, "INVALID_API_KEY", reason(r), r.raw)
+			names, chunks := imagesLeft(t, st.js)
+			require.Empty(t, names, "objects left")
+			require.Zero(t, chunks, "chunks left: the image was streamed")
+			require.Zero(t, st.keys.verifies.Load(), "refused before any verification")
+
+			req = multipartRequest(t, route, field, largePNG(t, 1000), nil)
+			req.Header.Set("Authorization", "Bearer nobody")
+			r = do(t, st.app, req)
+			require.Equal(t, 401, r.status, r.raw)
+			require.Equal(t, "INVALID_API_KEY", reason(r), r.raw)
+		})
+	}
+}
+
 // TestStreamedImageQueued checks that a multipart image over the inline
 // limit reaches the job through the Object Store byte for byte, named by
 // the job, whichever side of the image its options stand; and that one

@@ -36,7 +36,7 @@ func (a *api) v1OCR(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	in, img, err := a.v1Body(c)
+	in, img, err := a.v1Body(c, key)
 	defer a.discardImage(img)
 	if err != nil {
 		return err
@@ -92,7 +92,7 @@ func (a *api) v1SubmitJob(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	in, img, err := a.v1Body(c)
+	in, img, err := a.v1Body(c, key)
 	defer a.discardImage(img)
 	if err != nil {
 		return err

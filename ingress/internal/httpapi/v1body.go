@@ -43,12 +43,12 @@ const maxCallbackURL = 2048
 // body (v1JSON), read whole. It returns the image apart from the input, for
 // the caller to delete when it was stored and no job took it
 // (discardImage); it is not nil when the error is.
-func (a *api) v1Body(c *fiber.Ctx) (v1Input, *image, error) {
+func (a *api) v1Body(c *fiber.Ctx, key string) (v1Input, *image, error) {
 	ctype := c.Get(fiber.HeaderContentType)
 	media, _, _ := mime.ParseMediaType(ctype)
 	switch {
 	case media == fiber.MIMEMultipartForm:
-		form, err := a.readForm(c, "image", v1Names...)
+		form, err := a.readForm(c, key, "image", v1Names...)
 		if err != nil {
 			return v1Input{}, &image{}, err
 		}
