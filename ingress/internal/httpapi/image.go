@@ -2,13 +2,8 @@ package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
-	"hash"
-	"io"
-	"slices"
 
+	"github.com/ocrstack/ocrstack/ingress/internal/idempotency"
 	"github.com/ocrstack/ocrstack/ingress/internal/imagesniff"
 )
 
@@ -59,51 +54,13 @@ func (a *api) discardImage(img *image) {
 // imageRequestHash is idempotency.RequestHash(image, fields) of a request
 // whose image was streamed to the Object Store: the image is read back,
 // since the hash starts with its length. The encoding is RequestHash's
-// ("ocr-request-v1"), and TestImageRequestHash holds the two equal, so a
-// retry hashes alike whichever way its image came.
+// (idempotency.RequestHashReader), so a retry hashes alike whichever way
+// its image came.
 func (a *api) imageRequestHash(ctx context.Context, img *image, fields map[string][]string) (string, error) {
 	r, err := a.cfg.Jobs.OpenImage(ctx, img.ref)
 	if err != nil {
 		return "", err
 	}
 	defer r.Close()
-	return streamRequestHash(r, img.size, fields)
-}
-
-// streamRequestHash is idempotency.RequestHash of the size bytes r holds.
-func streamRequestHash(r io.Reader, size int64, fields map[string][]string) (string, error) {
-	h := sha256.New()
-	writeHashString(h, "ocr-request-v1")
-	writeHashLen(h, uint64(size))
-	if n, err := io.Copy(h, r); err != nil || n != size {
-		if err == nil {
-			err = io.ErrUnexpectedEOF
-		}
-		return "", err
-	}
-	names := make([]string, 0, len(fields))
-	for name, values := range fields {
-		if len(values) > 0 {
-			names = append(names, name)
-		}
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		writeHashString(h, name)
-		writeHashLen(h, uint64(len(fields[name])))
-		for _, v := range fields[name] {
-			writeHashString(h, v)
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func writeHashLen(h hash.Hash, n uint64) {
-	var b [binary.MaxVarintLen64]byte
-	h.Write(b[:binary.PutUvarint(b[:], n)])
-}
-
-func writeHashString(h hash.Hash, s string) {
-	writeHashLen(h, uint64(len(s)))
-	h.Write([]byte(s))
+	return idempotency.RequestHashReader(r, img.size, fields)
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
-	"github.com/ocrstack/ocrstack/ingress/internal/idempotency"
 	"github.com/ocrstack/ocrstack/ingress/internal/imagesniff"
 	"github.com/stretchr/testify/require"
 )
@@ -207,20 +206,6 @@ func TestStreamedImageQueued(t *testing.T) {
 			require.LessOrEqual(t, info.Chunks, uint32(len(tc.image)/(128<<10)+1), "chunks are filled, not one per read")
 		})
 	}
-}
-
-// TestImageRequestHash holds streamRequestHash, which hashes a stored
-// image as it is read back, equal to idempotency.RequestHash of the bytes.
-func TestImageRequestHash(t *testing.T) {
-	fields := map[string][]string{"route": {"/upload"}, "languages": {"eng", "spa"}, "output": nil, "pages": {""}}
-	for _, n := range []int{0, 1, 127, 128, 16_383, 16_384, 700_000} {
-		img := largePNG(t, max(n, len(pngBytes)))[:n]
-		got, err := streamRequestHash(bytes.NewReader(img), int64(n), fields)
-		require.NoError(t, err)
-		require.Equal(t, idempotency.RequestHash(img, fields), got, "%d bytes", n)
-	}
-	_, err := streamRequestHash(bytes.NewReader([]byte("short")), 6, fields)
-	require.Error(t, err, "an object shorter than its size")
 }
 
 // memStore is an imageStore in memory that behaves like

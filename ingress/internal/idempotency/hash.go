@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"hash"
+	"io"
 	"slices"
 )
 
@@ -28,6 +29,28 @@ func RequestHash(image []byte, fields map[string][]string) string {
 	h := sha256.New()
 	writeString(h, hashVersion)
 	writeBytes(h, image)
+	return sumFields(h, fields)
+}
+
+// RequestHashReader is RequestHash of the size bytes r holds, for an image
+// that is not in memory (one streamed to the object store). It fails when
+// r holds another number of bytes.
+func RequestHashReader(r io.Reader, size int64, fields map[string][]string) (string, error) {
+	h := sha256.New()
+	writeString(h, hashVersion)
+	writeLen(h, int(size))
+	if n, err := io.Copy(h, r); err != nil || n != size {
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		return "", err
+	}
+	return sumFields(h, fields), nil
+}
+
+// sumFields writes fields, canonically, after the image and returns the
+// hash in hex.
+func sumFields(h hash.Hash, fields map[string][]string) string {
 	names := make([]string, 0, len(fields))
 	for name, values := range fields {
 		if len(values) > 0 {

@@ -1,6 +1,10 @@
 package idempotency
 
-import "testing"
+import (
+	"bytes"
+	"crypto/rand"
+	"testing"
+)
 
 // TestRequestHash checks that RequestHash is canonical: equal requests
 // hash alike however their fields are given, and requests differing in
@@ -44,5 +48,26 @@ func BenchmarkRequestHash(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		RequestHash(img, fields)
+	}
+}
+
+// TestRequestHashReader holds RequestHashReader, which hashes an image as
+// it is read back from the object store, equal to RequestHash of the bytes,
+// and refuses a reader holding fewer bytes than its size.
+func TestRequestHashReader(t *testing.T) {
+	fields := map[string][]string{"route": {"/upload"}, "languages": {"eng", "spa"}, "output": nil, "pages": {""}}
+	for _, n := range []int{0, 1, 127, 128, 16_383, 16_384, 700_000} {
+		img := make([]byte, n)
+		_, _ = rand.Read(img)
+		got, err := RequestHashReader(bytes.NewReader(img), int64(n), fields)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := RequestHash(img, fields); got != want {
+			t.Fatalf("%d bytes: %s, want %s", n, got, want)
+		}
+	}
+	if _, err := RequestHashReader(bytes.NewReader([]byte("short")), 6, fields); err == nil {
+		t.Fatal("an object shorter than its size hashed")
 	}
 }
