@@ -142,7 +142,7 @@ func readImage(ctx context.Context, part io.Reader, spec formSpec) (image, error
 		return image{}, err
 	}
 	img := image{format: imagesniff.Format(head)}
-	rest := &countingReader{r: part, n: int64(n), max: spec.maxImage}
+	rest := &limitReader{r: part, n: int64(n), max: spec.maxImage, err: errImageTooLarge}
 	var refused error
 	if img.format != "" && rest.n <= spec.maxImage && spec.authorize != nil {
 		refused = spec.authorize(ctx)
@@ -170,26 +170,6 @@ func readImage(ctx context.Context, part io.Reader, spec formSpec) (image, error
 	return img, nil
 }
 
-// countingReader counts what it reads past n bytes already read, and
-// fails with errImageTooLarge once the total is over max.
-type countingReader struct {
-	r   io.Reader
-	n   int64
-	max int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	if c.n > c.max {
-		return 0, errImageTooLarge
-	}
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	if c.n > c.max {
-		return n, errImageTooLarge
-	}
-	return n, err
-}
-
 // fullReader fills each buffer it is given unless the source ends or
 // fails: the Object Store makes one chunk of each Read, and a multipart
 // part hands out a few KiB at a time.
@@ -212,21 +192,27 @@ func readFull(r io.Reader, p []byte) (int, error) {
 	return n, nil
 }
 
-// limitReader fails with errBodyTooLarge once more than max bytes came.
+// limitReader counts what it reads, past n bytes read before it, and
+// fails with err (errBodyTooLarge when nil) once the total is over max.
 type limitReader struct {
 	r   io.Reader
 	n   int64
 	max int64
+	err error
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
+	over := l.err
+	if over == nil {
+		over = errBodyTooLarge
+	}
 	if l.n > l.max {
-		return 0, errBodyTooLarge
+		return 0, over
 	}
 	n, err := l.r.Read(p)
 	l.n += int64(n)
 	if l.n > l.max {
-		return n, errBodyTooLarge
+		return n, over
 	}
 	return n, err
 }
