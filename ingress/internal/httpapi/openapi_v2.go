@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ingress/internal/idempotency"
 )
 
 // v2Doc documents a /v2 route: its request body is the schema
@@ -93,6 +94,11 @@ func (b *specBuilder) v2Routes() {
 			RequestBody: bodyRef(name),
 			Responses: map[string]*oaResponse{"200": {Description: "Unkey's success envelope.", Headers: headerRefs("X-Request-Id"),
 				Content: jsonContent(object(envelope))}},
+		}
+		if name == "keys.verifyKey" {
+			op.Parameters = []*oaParameter{{Name: "Idempotency-Key", In: "header",
+				Description: "An extension of Unkey's contract: a retry with the same key (for the same API key) within 10 minutes answers with the first verification's outcome and spends nothing.",
+				Schema:      &jsonSchema{Type: "string", MinLength: new(1), MaxLength: new(idempotency.MaxKeyLength), Pattern: "^[ -~]+$"}}}
 		}
 		b.addErrors(op, "/v2/"+name, errorsOf(v2Errors, serverErrors), requestIDHeader)
 		b.add("POST", "/v2/"+name, op)

@@ -347,3 +347,28 @@ func TestV2Routes(t *testing.T) {
 		require.True(t, covered[route], "no success case for %s", route)
 	}
 }
+
+// TestV2VerifyKeyIdempotencyKey checks the extension of keys.verifyKey: an
+// Idempotency-Key header reaches keyservice as the verification's
+// idempotency key (which makes keyservice replay a repeat rather than spend
+// again), and a malformed one is a 400 before keyservice is asked.
+func TestV2VerifyKeyIdempotencyKey(t *testing.T) {
+	nc := startNATS(t)
+	app := newV2App(nc, testRootKey, &testlog.Buffer{})
+	ks := serveKeyservice(t, nc.ConnectedUrl(), map[string][]reply{
+		contracts.SubjectKeysVerify: ok(contracts.VerifyKeyResponse{Valid: true, Code: contracts.VerifyValid, KeyID: "key_1"}),
+	})
+	req := v2Request("keys.verifyKey", `{"key":"sk_secret"}`)
+	req.Header.Set("Idempotency-Key", "order-42")
+	r := do(t, app, req)
+	require.Equal(t, 200, r.status, r.raw)
+	got := ks.received()
+	require.Len(t, got, 1)
+	require.JSONEq(t, `{"key":"sk_secret","requestId":"`+testRequestID+`","idempotencyKey":"order-42"}`, got[0].Body)
+
+	req = v2Request("keys.verifyKey", `{"key":"sk_secret"}`)
+	req.Header.Set("Idempotency-Key", "tab\tinside")
+	r = do(t, app, req)
+	require.Equal(t, 400, r.status, r.raw)
+	require.Len(t, ks.received(), 1, "keyservice asked about a malformed Idempotency-Key")
+}

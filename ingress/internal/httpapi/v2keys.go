@@ -2,10 +2,12 @@ package httpapi
 
 import (
 	"encoding/json"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/ingress/internal/apierr"
+	"github.com/ocrstack/ocrstack/ingress/internal/idempotency"
 )
 
 // v2CreditsBody is Unkey's KeyCreditsData in a request.
@@ -85,14 +87,25 @@ func (a *api) v2CreateKey(c *fiber.Ctx) error {
 // included, is a 200 with data.valid and data.code; only malformed requests
 // and outages are errors. migrationId is accepted and ignored: there are no
 // migrations to look a key up in.
+//
+// Beyond Unkey, an Idempotency-Key header makes a retry safe: keyservice
+// remembers a verification that spent under it (per key) and answers a
+// repeat within keyservice's replay window (10 minutes) with the first
+// outcome, spending nothing. Without one, a verification whose answer was
+// lost (a 503 after keyservice decided) stays charged, as with Unkey, and
+// its retry is charged again.
 func (a *api) v2VerifyKey(c *fiber.Ctx) error {
 	var b v2VerifyKeyBody
 	if err := decodeBody(c.Body(), verifyKeySchema, &b); err != nil {
 		return err
 	}
+	idemKey := c.Get("Idempotency-Key")
+	if idemKey != "" && !idempotency.ValidKey(idemKey) {
+		return apierr.New(fiber.StatusBadRequest, apierr.InvalidIdempotencyKey, "Idempotency-Key must be 1 to 255 printable ASCII characters")
+	}
 	var v contracts.VerifyKeyResponse
 	if err := a.call(c, contracts.SubjectKeysVerify, contracts.VerifyKeyRequest{
-		Key: b.Key, RequestID: requestIDOf(c), Credits: b.Credits, Tags: b.Tags,
+		Key: b.Key, RequestID: requestIDOf(c), IdempotencyKey: strings.Clone(idemKey), Credits: b.Credits, Tags: b.Tags,
 		Permissions: b.Permissions, Ratelimits: b.Ratelimits,
 	}, &v); err != nil {
 		return err
