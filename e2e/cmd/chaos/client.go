@@ -51,6 +51,9 @@ func (c *client) do(ctx context.Context, method, path, bearer, ctype string, bod
 	if id, ok := ctx.Value(requestIDKey{}).(string); ok {
 		req.Header.Set("X-Request-Id", id)
 	}
+	if key, ok := ctx.Value(idempotencyKey{}).(string); ok {
+		req.Header.Set("Idempotency-Key", key)
+	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
@@ -82,6 +85,15 @@ type requestIDKey struct{}
 // withRequestID names the request sent with ctx.
 func withRequestID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// idempotencyKey is the context key of a request's Idempotency-Key.
+type idempotencyKey struct{}
+
+// withIdempotencyKey returns a context whose requests carry key as their
+// Idempotency-Key.
+func withIdempotencyKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, idempotencyKey{}, key)
 }
 
 // v2 calls an Unkey v2 route with the root key; data receives the

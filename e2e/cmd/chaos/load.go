@@ -130,10 +130,31 @@ func (ld *load) job(ctx context.Context, phase int, key string, img []byte, budg
 	return ""
 }
 
-// verify calls keys.verifyKey, counted in phase.
+// A verification answered 503, or not at all, is tried again this many
+// times in all, this long apart.
+const (
+	verifyAttempts  = 5
+	verifyRetryWait = 200 * time.Millisecond
+)
+
+// verify calls keys.verifyKey, counted in phase, as a careful client
+// would: with an Idempotency-Key (the request id), retried with it while
+// the answer is a 503 or none, so a verification that keyservice decided
+// but whose answer was lost is answered by its retry, charged once.
 func (ld *load) verify(ctx context.Context, phase int, key string, budget bool) {
 	ctx, reqID := ld.named(ctx, phase)
+	ctx = withIdempotencyKey(ctx, reqID)
 	status, code, err := ld.c.verify(ctx, key)
+	for attempt := 1; attempt < verifyAttempts && (status == http.StatusServiceUnavailable || status == statusNoAnswer); attempt++ {
+		select {
+		case <-ctx.Done():
+		case <-time.After(verifyRetryWait):
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		status, code, err = ld.c.verify(ctx, key)
+	}
 	if err != nil && status > 0 {
 		ld.bad(err)
 	}
