@@ -10,10 +10,10 @@
 //
 // A Sweeper settles such a job in its worker's stead. Every Interval it reads
 // the job records (bucket ocr_jobs) older than the stream's MaxAge plus
-// Margin, and for each record still queued whose job has no result, it asks
-// keyservice to refund the verification that admitted the job
-// (keys.v1.refund, naming the job id it was charged under, as package
-// refunds does for failed jobs), publishes the failed result a worker would
+// Margin, and for each record still queued (or running, see Sweep) whose
+// job has no result, it asks keyservice to refund the verification that
+// admitted the job (keys.v1.refund, naming the job id it was charged
+// under, as package refunds does for failed jobs), publishes the failed result a worker would
 // have (code TIMEOUT), which reaches pollers and callbacks, and marks the
 // record failed with a compare-and-set on the revision it read. It
 // publishes no usage event: the ingress may not (nats.conf keeps usage
@@ -181,8 +181,11 @@ func (s *Sweeper) Run(ctx context.Context) {
 }
 
 // Sweep settles every job whose record aged past the jobs stream's MaxAge
-// plus Margin while still queued, and returns how many this call marked
-// failed (a job another replica marked first is not counted).
+// plus Margin while still queued or running, and returns how many this
+// call marked failed (a job another replica marked first is not counted).
+// A record says running from when a worker took the job; one older than
+// MaxAge plus Margin without a result names a job whose worker died after
+// its message aged out, so no worker will ever take it again.
 func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -239,7 +242,7 @@ func (s *Sweeper) settle(ctx context.Context, msg *jetstream.RawStreamMsg, maxAg
 		s.cfg.Logger.Warn("expiry: unreadable job record left alone", "job_id", key, "err", err)
 		return false, nil
 	}
-	if rec.Status != contracts.JobQueued {
+	if rec.Status != contracts.JobQueued && rec.Status != contracts.JobRunning {
 		return false, nil
 	}
 	has, err := s.hasResult(ctx, key)

@@ -123,24 +123,21 @@ func (e *env) record(t *testing.T, jobID string) map[string]json.RawMessage {
 // failed and keeps its other members, and its key is refunded by the job
 // id (once: keyservice refunds an idempotency key once however often it is
 // asked), although three replicas sweep at the same time and sweep again
-// later; no usage event is published. A job a worker finished, a job
-// running, and a job not yet aged out are left alone.
+// later; no usage event is published. So does a job whose record says
+// running since before its message aged out (its worker died: nobody will
+// take it again). A job a worker finished, a job that started running
+// lately, and a job not yet aged out are left alone.
 func TestSweepExpiredJob(t *testing.T) {
 	e := start(t)
 	e.enqueue(t, "job_lost")
 	e.enqueue(t, "job_done")
+	e.enqueue(t, "job_stuck")
 	e.enqueue(t, "job_running")
 	e.publishResult(t, "job_done")
-	kv, err := e.js.KeyValue(t.Context(), contracts.JobsBucket)
-	require.NoError(t, err)
-	running := e.record(t, "job_running")
-	running[contracts.RecordStatusMember], _ = json.Marshal(contracts.JobRunning)
-	b, err := json.Marshal(running)
-	require.NoError(t, err)
-	_, err = kv.Put(t.Context(), "job_running", b)
-	require.NoError(t, err)
+	e.markRunning(t, "job_stuck")
 	e.waitAgedOut(t)
-	e.enqueue(t, "job_young") // its record is younger than MaxAge
+	e.markRunning(t, "job_running") // taken just before it aged out
+	e.enqueue(t, "job_young")       // its record is younger than MaxAge
 
 	replicas := []*Sweeper{e.sweeper(t), e.sweeper(t), e.sweeper(t)}
 	counts := make([]int, len(replicas))
@@ -153,7 +150,7 @@ func TestSweepExpiredJob(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	require.Equal(t, 1, counts[0]+counts[1]+counts[2], "one replica marks the job: %v", counts)
+	require.Equal(t, 2, counts[0]+counts[1]+counts[2], "one replica marks each job: %v", counts)
 
 	rec, res, err := e.submitter.Lookup(t.Context(), "job_lost")
 	require.NoError(t, err)
@@ -164,9 +161,18 @@ func TestSweepExpiredJob(t *testing.T) {
 	require.Equal(t, contracts.JobFailed, rec.Status)
 	require.Equal(t, "https://example.com/hook", rec.CallbackURL, "the record's other members are kept")
 
+	rec, res, err = e.submitter.Lookup(t.Context(), "job_stuck")
+	require.NoError(t, err)
+	require.NotNil(t, res)
+	require.Equal(t, contracts.CodeTimeout, res.Error.Code)
+	require.Equal(t, contracts.JobFailed, rec.Status)
+
 	refunded, calls := e.keys.got()
-	require.Equal(t, []contracts.RefundRequest{{KeyID: "key_1", IdempotencyKey: "job_lost", Reason: "job expired: TIMEOUT"}}, refunded)
-	require.LessOrEqual(t, calls, len(replicas), "at most one call per racing replica")
+	require.ElementsMatch(t, []contracts.RefundRequest{
+		{KeyID: "key_1", IdempotencyKey: "job_lost", Reason: "job expired: TIMEOUT"},
+		{KeyID: "key_1", IdempotencyKey: "job_stuck", Reason: "job expired: TIMEOUT"},
+	}, refunded)
+	require.LessOrEqual(t, calls, 2*len(replicas), "at most one call per job and racing replica")
 
 	for _, s := range replicas {
 		n, err := s.Sweep(t.Context())
@@ -186,15 +192,30 @@ func TestSweepExpiredJob(t *testing.T) {
 	require.JSONEq(t, `"running"`, string(e.record(t, "job_running")[contracts.RecordStatusMember]))
 	require.JSONEq(t, `"queued"`, string(e.record(t, "job_young")[contracts.RecordStatusMember]))
 
-	// The young job ages out in turn and the next sweep, starting from
-	// where the last one stopped, settles it.
+	// The young jobs age out in turn and the next sweep, starting from
+	// where the last one stopped, settles them: the running one has run
+	// past MaxAge plus the margin by then.
 	e.waitAgedOut(t)
 	n, err = replicas[0].Sweep(t.Context())
 	require.NoError(t, err)
-	require.Equal(t, 1, n)
+	require.Equal(t, 2, n)
 	refunded, _ = e.keys.got()
-	require.Len(t, refunded, 2)
-	require.Equal(t, "job_young", refunded[1].IdempotencyKey)
+	require.Len(t, refunded, 4)
+	require.ElementsMatch(t, []string{"job_running", "job_young"}, []string{refunded[2].IdempotencyKey, refunded[3].IdempotencyKey})
+}
+
+// markRunning makes jobID's record say running, as a worker taking the
+// job does.
+func (e *env) markRunning(t *testing.T, jobID string) {
+	t.Helper()
+	kv, err := e.js.KeyValue(t.Context(), contracts.JobsBucket)
+	require.NoError(t, err)
+	rec := e.record(t, jobID)
+	rec[contracts.RecordStatusMember], _ = json.Marshal(contracts.JobRunning)
+	b, err := json.Marshal(rec)
+	require.NoError(t, err)
+	_, err = kv.Put(t.Context(), jobID, b)
+	require.NoError(t, err)
 }
 
 // TestSweepMargin checks that a queued record is left alone until the
