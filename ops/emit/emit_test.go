@@ -3,7 +3,6 @@ package emit
 import (
 	"context"
 	"fmt"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -16,19 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ocrstack/ocrstack/contracts"
+	"github.com/ocrstack/ocrstack/ops/natstest"
 )
-
-// startServer runs a JetStream server on port (-1 for any) storing in
-// dir; it is shut down when the test ends, unless shut down before.
-func startServer(t *testing.T, port int, dir string) *server.Server {
-	t.Helper()
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true})
-	require.NoError(t, err)
-	srv.Start()
-	require.True(t, srv.ReadyForConnections(10*time.Second), "nats server did not start")
-	t.Cleanup(srv.Shutdown)
-	return srv
-}
 
 // connect connects to srv, reconnecting for ever.
 func connect(t *testing.T, srv *server.Server) *nats.Conn {
@@ -53,7 +41,7 @@ func header(id string) nats.Header {
 // counted, an event without a Nats-Msg-Id is refused, and once the stream
 // exists every kept event is stored exactly once and Drain returns 0.
 func TestEmitterRetriesUntilStored(t *testing.T) {
-	nc := connect(t, startServer(t, -1, t.TempDir()))
+	nc := connect(t, natstest.StartAt(t, -1, t.TempDir()))
 	reg := prometheus.NewRegistry()
 	e, err := New(Config{Conn: nc, Registerer: reg, Namespace: "test", MaxPending: 3, AckTimeout: time.Second})
 	require.NoError(t, err)
@@ -92,12 +80,9 @@ func TestEmitterRetriesUntilStored(t *testing.T) {
 // stored exactly once, whether its publish was in flight, made while NATS
 // was down, or acknowledged before.
 func TestEmitSurvivesNATSRestart(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
+	port := natstest.FreePort(t)
 	dir := t.TempDir()
-	srv := startServer(t, port, dir)
+	srv := natstest.StartAt(t, port, dir)
 	nc := connect(t, srv)
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
@@ -124,7 +109,7 @@ func TestEmitSurvivesNATSRestart(t *testing.T) {
 		srv.Shutdown()
 		srv.WaitForShutdown()
 		time.Sleep(300 * time.Millisecond)
-		srv = startServer(t, port, dir)
+		srv = natstest.StartAt(t, port, dir)
 	}
 	wg.Wait()
 	drainCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -191,7 +176,7 @@ func storedEvents(t *testing.T, s jetstream.Stream, want int) map[string]int {
 // stored once; an event emitted alone, on a quiet emitter, goes out as
 // itself, under its own id and without the batch header.
 func TestEmitBatchesUnderLoad(t *testing.T) {
-	nc := connect(t, startServer(t, -1, t.TempDir()))
+	nc := connect(t, natstest.StartAt(t, -1, t.TempDir()))
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
 	ctx := context.Background()

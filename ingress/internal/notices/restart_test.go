@@ -6,31 +6,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/ops/emit"
+	"github.com/ocrstack/ocrstack/ops/natstest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// startServerAt runs a JetStream server on port storing in dir, shut down
-// when the test ends unless before.
-func startServerAt(t *testing.T, port int, dir string) *server.Server {
-	t.Helper()
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true})
-	require.NoError(t, err)
-	srv.Start()
-	require.True(t, srv.ReadyForConnections(10*time.Second), "nats server did not start")
-	t.Cleanup(srv.Shutdown)
-	return srv
-}
 
 // TestNoticesSurviveNATSRestart observes low-credit crossings, each twice
 // (a retried request), while the NATS server is shut down and started
@@ -39,12 +26,9 @@ func startServerAt(t *testing.T, port int, dir string) *server.Server {
 // when the second observation's publish went in a batch after the first's
 // settled: consumers count notices by event id).
 func TestNoticesSurviveNATSRestart(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
+	port := natstest.FreePort(t)
 	dir := t.TempDir()
-	srv := startServerAt(t, port, dir)
+	srv := natstest.StartAt(t, port, dir)
 	nc, err := nats.Connect(srv.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
@@ -76,7 +60,7 @@ func TestNoticesSurviveNATSRestart(t *testing.T) {
 		srv.Shutdown()
 		srv.WaitForShutdown()
 		time.Sleep(300 * time.Millisecond)
-		srv = startServerAt(t, port, dir)
+		srv = natstest.StartAt(t, port, dir)
 	}
 	wg.Wait()
 	drainCtx, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -7,31 +7,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/keyservice/internal/store"
 	"github.com/ocrstack/ocrstack/keyservice/internal/streams"
 	"github.com/ocrstack/ocrstack/ops/emit"
+	opsnatstest "github.com/ocrstack/ocrstack/ops/natstest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// startServerAt runs a JetStream server on port with its store in dir.
-func startServerAt(t *testing.T, port int, dir string) *server.Server {
-	t.Helper()
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoSigs: true})
-	require.NoError(t, err)
-	srv.Start()
-	require.True(t, srv.ReadyForConnections(10*time.Second), "nats server did not start")
-	return srv
-}
 
 // TestEventsSurviveNATSRestart shuts the NATS server down and starts it
 // again (same port, same store) while verifications run, as `make chaos`
@@ -42,12 +31,9 @@ func startServerAt(t *testing.T, port int, dir string) *server.Server {
 // the stream keeps when either travelled in a batch, which analytics
 // collapses by event id.
 func TestEventsSurviveNATSRestart(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
+	port := opsnatstest.FreePort(t)
 	dir := t.TempDir()
-	srv := startServerAt(t, port, dir)
+	srv := opsnatstest.StartAt(t, port, dir)
 	defer func() { srv.Shutdown() }()
 
 	connect := func() *nats.Conn {
@@ -118,7 +104,7 @@ func TestEventsSurviveNATSRestart(t *testing.T) {
 		srv.Shutdown()
 		srv.WaitForShutdown()
 		time.Sleep(500 * time.Millisecond)
-		srv = startServerAt(t, port, dir)
+		srv = opsnatstest.StartAt(t, port, dir)
 	}
 	wg.Wait()
 	drainCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
