@@ -73,14 +73,13 @@ func (s *Service) handleVerify(req micro.Request) {
 		s.log(ctx).Debug("key verified", "key_id", v.Record.KeyID, "owner_id", v.Record.ExternalID,
 			"outcome", resp.Code, "replayed", v.Replayed, "latency_us", time.Since(began).Microseconds())
 	}
-	// The answer goes out first: the event waits on no one, so its
-	// encoding is kept off the caller's latency. A replay publishes the
-	// first verification's event again, under the same id: when the first
-	// answer was lost (the commit landed, NATS went away), so may its event
-	// have been, and the retry is the only chance left to publish it.
-	// Analytics keeps one row per event id, so it is counted once.
-	latency := time.Since(began).Microseconds()
-	s.reply(ctx, req, resp)
+	// The event goes out before the answer (both are buffered writes), so
+	// a client that waits for each answer sees its events in order. A
+	// replay publishes the first verification's event again, under the
+	// same id: when the first answer was lost (the commit landed, NATS
+	// went away), so may its event have been, and the retry is the only
+	// chance left to publish it. The stream's duplicate window, and
+	// analytics' one row per event id, keep it counted once.
 	at := v.DecidedAt
 	if at == 0 {
 		at = now
@@ -89,8 +88,9 @@ func (s *Service) handleVerify(req micro.Request) {
 	s.emit(ctx, contracts.VerificationEvent{
 		EventID: verificationEventID(rec.KeyID, r.IdempotencyKey, at), Time: at, RequestID: r.RequestID,
 		KeyID: rec.KeyID, APIID: rec.APIID, OwnerID: rec.ExternalID, Outcome: resp.Code, Cost: vr.cost,
-		CreditsRemaining: creditsOrUnlimited(resp.Credits), LatencyUs: latency, Tags: r.Tags,
+		CreditsRemaining: creditsOrUnlimited(resp.Credits), LatencyUs: time.Since(began).Microseconds(), Tags: r.Tags,
 	})
+	s.reply(ctx, req, resp)
 }
 
 // verificationEventID names the event of a verification decided at (unix
