@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,7 @@ var pageLines = []string{
 // measured is one request of the overhead phase.
 type measured struct {
 	jobID       string
+	requestID   string
 	start       time.Time
 	latency     time.Duration
 	recognition time.Duration
@@ -39,6 +41,10 @@ type measured struct {
 	// NATS, as this process sees it; worker is from there to the job's
 	// result: the worker's share of the latency.
 	in, worker time.Duration
+	// toVerify, verify and toJob split in: the request's start to its key
+	// verification going by, the verification to its answer, the answer
+	// to the job.
+	toVerify, verify, toJob time.Duration
 }
 
 // overhead runs o.requests uploads of one page from o.clients clients, then
@@ -66,6 +72,7 @@ func overhead(ctx context.Context, s *stack, o options, key string, stdout io.Wr
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}, Timeout: 2 * time.Minute}
 	defer client.CloseIdleConnections()
+	var sent atomic.Uint64
 	post := func() (measured, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/upload", bytes.NewReader(body))
 		if err != nil {
@@ -73,6 +80,7 @@ func overhead(ctx context.Context, s *stack, o options, key string, stdout io.Wr
 		}
 		req.Header.Set("Authorization", "Bearer "+key)
 		req.Header.Set("Content-Type", ctype)
+		req.Header.Set("X-Request-Id", "req_load_"+strconv.FormatUint(sent.Add(1), 10))
 		start := time.Now()
 		resp, err := client.Do(req)
 		if err != nil {
@@ -80,7 +88,7 @@ func overhead(ctx context.Context, s *stack, o options, key string, stdout io.Wr
 		}
 		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		m := measured{start: start, latency: time.Since(start), jobID: resp.Header.Get("X-Job-Id")}
+		m := measured{start: start, latency: time.Since(start), jobID: resp.Header.Get("X-Job-Id"), requestID: req.Header.Get("X-Request-Id")}
 		if err == nil && (resp.StatusCode != http.StatusOK || m.jobID == "") {
 			err = fmt.Errorf("POST /upload: %d %s", resp.StatusCode, b)
 		}
@@ -99,6 +107,7 @@ func overhead(ctx context.Context, s *stack, o options, key string, stdout io.Wr
 		len(page), o.slots, o.requests)
 	fmt.Fprintln(stdout, "ms, p50 / p99; overhead = latency - recognitionMs = ingress before job + worker (less recognition) + ingress after result")
 	fmt.Fprintf(stdout, "%-8s %-7s %-15s %-15s %-15s %-15s %-15s %s\n", "clients", "req/s", "latency", "recognition", "overhead", "ingress before", "worker", "ingress after")
+	var splits []string
 	for _, clients := range runs {
 		start := time.Now()
 		ms, err := concurrently(clients, o.requests, post)
@@ -112,13 +121,20 @@ func overhead(ctx context.Context, s *stack, o options, key string, stdout io.Wr
 		if err := seen.workerTimes(ms); err != nil {
 			return err
 		}
-		var lat, rec, over, in, worker, out []time.Duration
+		var lat, rec, over, in, worker, out, toVerify, verify, toJob []time.Duration
 		for _, m := range ms {
 			lat, rec, over = append(lat, m.latency), append(rec, m.recognition), append(over, m.latency-m.recognition)
 			in, worker, out = append(in, m.in), append(worker, m.worker-m.recognition), append(out, m.latency-m.in-m.worker)
+			toVerify, verify, toJob = append(toVerify, m.toVerify), append(verify, m.verify), append(toJob, m.toJob)
 		}
 		fmt.Fprintf(stdout, "%-8d %-7.1f %-15s %-15s %-15s %-15s %-15s %s\n", clients, float64(len(ms))/elapsed.Seconds(),
 			pcts(lat), pcts(rec), pcts(over), pcts(in), pcts(worker), pcts(out))
+		splits = append(splits, fmt.Sprintf("%-8d %-23s %-23s %s", clients, pcts(toVerify), pcts(verify), pcts(toJob)))
+	}
+	fmt.Fprintln(stdout, "\ningress before, split by the key verification going by on NATS (ms, p50 / p99)")
+	fmt.Fprintf(stdout, "%-8s %-23s %-23s %s\n", "clients", "request to verification", "verification (answer)", "answer to job")
+	for _, line := range splits {
+		fmt.Fprintln(stdout, line)
 	}
 	fmt.Fprintln(stdout, "recognitionMs is whole milliseconds. With more clients than worker slots, jobs wait for a slot: the worker column.")
 	return nil
@@ -149,17 +165,52 @@ func concurrently(clients, n int, f func() (measured, error)) ([]measured, error
 	return out, <-errs
 }
 
-// jobTimes records when each job's message and its result go by on NATS.
+// jobTimes records when each job's message and its result go by on NATS,
+// and each key verification and its answer.
 type jobTimes struct {
 	mu     sync.Mutex
 	job    map[string]time.Time
 	result map[string]time.Time
-	subs   []*nats.Subscription
+	// verify is by request id; answered by the verification's reply
+	// subject, which replyOf maps to its request id.
+	verify, answered map[string]time.Time
+	replyOf          map[string]string
+	subs             []*nats.Subscription
 }
 
 // watchJobs subscribes to every job and every result.
 func (s *stack) watchJobs() (*jobTimes, error) {
-	j := &jobTimes{job: map[string]time.Time{}, result: map[string]time.Time{}}
+	j := &jobTimes{job: map[string]time.Time{}, result: map[string]time.Time{},
+		verify: map[string]time.Time{}, answered: map[string]time.Time{}, replyOf: map[string]string{}}
+	// The ingress's verification (a request on the keyservice's subject,
+	// carrying the HTTP request's id) and its answer, on the reply subject
+	// that request named.
+	verified, err := s.nc.Subscribe(contracts.SubjectKeysVerify, func(m *nats.Msg) {
+		at := time.Now()
+		id := m.Header.Get(contracts.HeaderRequestID)
+		j.mu.Lock()
+		if _, ok := j.verify[id]; !ok && id != "" && m.Reply != "" {
+			j.verify[id], j.replyOf[m.Reply] = at, id
+		}
+		j.mu.Unlock()
+	})
+	if err != nil {
+		return nil, err
+	}
+	j.subs = append(j.subs, verified)
+	answers, err := s.nc.Subscribe(contracts.IngressInboxPrefix+".>", func(m *nats.Msg) {
+		at := time.Now()
+		j.mu.Lock()
+		if _, ok := j.answered[m.Subject]; !ok {
+			j.answered[m.Subject] = at
+		}
+		j.mu.Unlock()
+	})
+	if err != nil {
+		j.stop()
+		return nil, err
+	}
+	j.subs = append(j.subs, answers)
 	for subject, into := range map[string]map[string]time.Time{contracts.SubjectJobs: j.job, contracts.SubjectResultsAll: j.result} {
 		sub, err := s.nc.Subscribe(subject, func(m *nats.Msg) {
 			at := time.Now()
@@ -197,6 +248,17 @@ func (j *jobTimes) workerTimes(ms []measured) error {
 			return fmt.Errorf("job %s: its message or result did not go by", m.jobID)
 		}
 		ms[i].in, ms[i].worker = job.Sub(m.start), res.Sub(job)
+		asked, ok := j.verify[m.requestID]
+		var answered time.Time
+		for reply, id := range j.replyOf {
+			if id == m.requestID {
+				answered = j.answered[reply]
+			}
+		}
+		if !ok || answered.IsZero() {
+			return fmt.Errorf("request %s: its key verification or answer did not go by", m.requestID)
+		}
+		ms[i].toVerify, ms[i].verify, ms[i].toJob = asked.Sub(m.start), answered.Sub(asked), job.Sub(answered)
 	}
 	return nil
 }

@@ -29,6 +29,7 @@ type row struct {
 type score struct {
 	row
 	distance, length int
+	text             string
 	took             time.Duration
 	err              error
 }
@@ -37,6 +38,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("accuracy", flag.ContinueOnError)
 	corpus := fs.String("corpus", filepath.Join("..", "shared", "ocr-corpus"), "the corpus folder, holding MANIFEST.tsv")
 	only := fs.String("only", "", "score only the files whose path contains this")
+	out := fs.String("out", "", "write each image's recognised text to this folder, as <image path>.txt, to compare with its ground truth")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -64,7 +66,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 				return err
 			}
 		}
-		scores = append(scores, scoreRow(engines[key], *corpus, r))
+		sc := scoreRow(engines[key], *corpus, r)
+		if *out != "" && sc.err == nil {
+			if err := writeText(*out, r.file, sc.text); err != nil {
+				return err
+			}
+		}
+		scores = append(scores, sc)
 	}
 	report(stdout, scores)
 	return nil
@@ -110,8 +118,19 @@ func scoreRow(e *ocr.Engine, corpus string, r row) score {
 		s.distance = s.length // nothing read: every character missed
 		return s
 	}
+	s.text = text
 	s.distance = cer.Distance([]rune(cer.Normalize(text)), ref)
 	return s
+}
+
+// writeText writes the text recognised in file under dir, keeping the
+// file's folders.
+func writeText(dir, file, text string) error {
+	path := filepath.Join(dir, file+".txt")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(text), 0o644)
 }
 
 // report prints every image, then every category and the whole corpus.
