@@ -1,9 +1,14 @@
 // Command ingressload measures the ingress under load, as `make load` runs
 // it. It starts NATS with JetStream, keyservice, one OCR worker and the
 // ingress as separate processes on loopback (no analytics or ClickHouse),
-// creates an API key without limits through the Unkey v2 API, and runs two
+// creates an API key without limits through the Unkey v2 API, and runs three
 // phases:
 //
+//   - floor: the hops any request must make one after the other (the HTTP
+//     round trip, a NATS request to another process, a JetStream
+//     key-value write, a job through a work-queue stream and its answer),
+//     each measured with bare clients; their sum is the least the
+//     overhead below can be on this machine (see floor.go).
 //   - overhead: -clients clients (4) POST /upload a drawn 640x480 text
 //     page, -requests times in all, to a worker with -slots slots (as many
 //     as clients unless given, so no job waits for a slot, and the time 4
@@ -42,6 +47,13 @@ func main() {
 	// it did not ask on (fasthttp's Concurrency refusal does); the flood
 	// counts what clients get itself.
 	log.SetOutput(io.Discard)
+	if url := os.Getenv(floorHelperEnv); url != "" {
+		if err := floorHelper(url); err != nil {
+			fmt.Fprintln(os.Stderr, "ingressload floor helper:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {

@@ -62,38 +62,11 @@ func overhead(ctx context.Context, s *stack, o options, key string, stdout io.Wr
 		return err
 	}
 	defer seen.stop()
-	page, err := textimage.PagePNG(640, 480, pageLines, 28)
+	page, post, done, err := uploader(ctx, s, key)
 	if err != nil {
 		return err
 	}
-	body, ctype, err := multipartBody("sampleFile", "page.png", page)
-	if err != nil {
-		return err
-	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}, Timeout: 2 * time.Minute}
-	defer client.CloseIdleConnections()
-	var sent atomic.Uint64
-	post := func() (measured, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/upload", bytes.NewReader(body))
-		if err != nil {
-			return measured{}, err
-		}
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Content-Type", ctype)
-		req.Header.Set("X-Request-Id", "req_load_"+strconv.FormatUint(sent.Add(1), 10))
-		start := time.Now()
-		resp, err := client.Do(req)
-		if err != nil {
-			return measured{}, err
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		m := measured{start: start, latency: time.Since(start), jobID: resp.Header.Get("X-Job-Id"), requestID: req.Header.Get("X-Request-Id")}
-		if err == nil && (resp.StatusCode != http.StatusOK || m.jobID == "") {
-			err = fmt.Errorf("POST /upload: %d %s", resp.StatusCode, b)
-		}
-		return m, err
-	}
+	defer done()
 	for range o.warmup {
 		if _, err := post(); err != nil {
 			return fmt.Errorf("warm-up: %w", err)
@@ -138,6 +111,43 @@ func overhead(ctx context.Context, s *stack, o options, key string, stdout io.Wr
 	}
 	fmt.Fprintln(stdout, "recognitionMs is whole milliseconds. With more clients than worker slots, jobs wait for a slot: the worker column.")
 	return nil
+}
+
+// uploader returns the measured page and post, which uploads it once with
+// key and measures the request; done closes its connections.
+func uploader(ctx context.Context, s *stack, key string) (page []byte, post func() (measured, error), done func(), err error) {
+	page, err = textimage.PagePNG(640, 480, pageLines, 28)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	body, ctype, err := multipartBody("sampleFile", "page.png", page)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}, Timeout: 2 * time.Minute}
+	var sent atomic.Uint64
+	post = func() (measured, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/upload", bytes.NewReader(body))
+		if err != nil {
+			return measured{}, err
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", ctype)
+		req.Header.Set("X-Request-Id", "req_load_"+strconv.FormatUint(sent.Add(1), 10))
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			return measured{}, err
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		m := measured{start: start, latency: time.Since(start), jobID: resp.Header.Get("X-Job-Id"), requestID: req.Header.Get("X-Request-Id")}
+		if err == nil && (resp.StatusCode != http.StatusOK || m.jobID == "") {
+			err = fmt.Errorf("POST /upload: %d %s", resp.StatusCode, b)
+		}
+		return m, err
+	}
+	return page, post, client.CloseIdleConnections, nil
 }
 
 // concurrently runs n calls of f from clients goroutines and returns their

@@ -65,7 +65,7 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.floodKey, "flood-key", "valid", "flood: the API key sent, valid or invalid (then each upload is read in full and refused with 401)")
 	fs.StringVar(&o.floodRoute, "flood-route", "/upload", "flood: the route posted to: /upload, /api/v1/ocr or /v1/ocr (a multipart file part), "+
 		"/uploadBase64 (the file in base64 JSON), or /signup (the multipart body, to a route that reads it whole and refuses it with 400)")
-	phases := fs.String("phases", "overhead,flood", "phases to run, comma-separated")
+	phases := fs.String("phases", "floor,overhead,flood", "phases to run, comma-separated")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -76,7 +76,7 @@ func parse(args []string) (options, error) {
 	o.phases = map[string]bool{}
 	for p := range strings.SplitSeq(*phases, ",") {
 		switch p = strings.TrimSpace(p); p {
-		case "overhead", "flood":
+		case "floor", "overhead", "flood":
 			o.phases[p] = true
 		default:
 			errs = append(errs, fmt.Errorf("-phases: unknown phase %q", p))
@@ -126,6 +126,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	key, err := s.createKey(ctx)
 	if err != nil {
 		return err
+	}
+	if o.phases["floor"] {
+		_, post, done, err := uploader(ctx, s, key)
+		if err != nil {
+			return err
+		}
+		err = floor(ctx, s, o.clients, post, stdout)
+		done()
+		if err != nil {
+			return err
+		}
 	}
 	if o.phases["overhead"] {
 		if err := overhead(ctx, s, o, key, stdout); err != nil {

@@ -13,7 +13,7 @@ func TestParseDefaults(t *testing.T) {
 	require.Equal(t, options{
 		slots: 4, clients: 4, requests: 200, warmup: 10,
 		floodClients: 32, floodBytes: 20_000_000, floodFor: 20 * time.Second, floodKey: "valid", floodRoute: "/upload",
-		phases: map[string]bool{"overhead": true, "flood": true},
+		phases: map[string]bool{"floor": true, "overhead": true, "flood": true},
 	}, o)
 }
 
