@@ -28,8 +28,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// rtEchoSubject is served by a plain responder that echoes the request.
-const rtEchoSubject = "bench.echo"
+// rtEchoSubject is served by a plain responder that echoes the request;
+// rtEchoWriteSubject by one that first writes a KV entry, as rt.cas does,
+// on its own connection.
+const (
+	rtEchoSubject      = "bench.echo"
+	rtEchoWriteSubject = "bench.echowrite"
+)
 
 // rtValidPrefix starts every VALID verification reply (Valid is the first
 // field of contracts.VerifyKeyResponse), so a reply is checked without the
@@ -48,7 +53,12 @@ var rtValidPrefix = []byte(`{"valid":true,`)
 // (one compare-and-set each, when they spend).
 //
 // verify-8-keys spreads the verifications over eight keys, so none waits
-// for another's write. cas is the cost of the durable write alone: a KV
+// for another's write. echo+cas is the floor under a verification that
+// must store what it spends before it answers: the echo responder doing
+// one KV compare-and-set (over eight entries, on its own connection, each
+// request on a goroutine of its own) before each reply, and nothing else:
+// no decoding, no event. Its ratio to raw bounds what verify-8-keys, one
+// write per verification, can reach. cas is the cost of the durable write alone: a KV
 // compare-and-set from the client, spread over eight entries, with no
 // request to a responder; a verification pays one per group of
 // verifications of its key, plus its event's JetStream publish.
@@ -99,6 +109,12 @@ func BenchmarkRoundTrip(b *testing.B) {
 			return rtCheckValid(msg.Data)
 		}},
 		{"cas", rt.cas},
+		{"echo+cas", request(rtEchoWriteSubject, func(got []byte) error {
+			if !bytes.Equal(got, rt.payload) {
+				return fmt.Errorf("echo: got %q", got)
+			}
+			return nil
+		})},
 	}
 	for _, o := range ops {
 		b.Run(o.name, func(b *testing.B) {
@@ -212,6 +228,30 @@ func startRoundTrip(b *testing.B) *roundTrip {
 
 	echoConn := connect("echo")
 	_, err = echoConn.Subscribe(rtEchoSubject, func(m *nats.Msg) { _ = m.Respond(m.Data) })
+	require.NoError(b, err)
+	echoJS, err := jetstream.New(echoConn)
+	require.NoError(b, err)
+	echoKV, err := echoJS.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "bench_echo_cas", History: 1, Storage: jetstream.FileStorage})
+	require.NoError(b, err)
+	var echoMu [8]sync.Mutex
+	var echoRev [8]uint64
+	var echoNext atomic.Uint64
+	_, err = echoConn.Subscribe(rtEchoWriteSubject, func(m *nats.Msg) {
+		go func() {
+			i := echoNext.Add(1) % uint64(len(echoRev))
+			echoMu[i].Lock()
+			rev, err := echoKV.Update(context.Background(), "e"+strconv.FormatUint(i, 10), m.Data, echoRev[i])
+			if err == nil {
+				echoRev[i] = rev
+			}
+			echoMu[i].Unlock()
+			if err != nil {
+				_ = m.Respond([]byte(err.Error()))
+				return
+			}
+			_ = m.Respond(m.Data)
+		}()
+	})
 	require.NoError(b, err)
 	require.NoError(b, echoConn.Flush())
 
