@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime/multipart"
 	"net/http"
@@ -75,7 +76,14 @@ func (st *v1Stack) nextJob(t *testing.T) contracts.OCRJob {
 // start marks the job running with page of pages done (none when pages is
 // 0), patching its record as the worker does.
 func (st *v1Stack) start(t *testing.T, jobID string, page, pages int) error {
+	// The record is stored on its own stream just before the job, and may
+	// be stored after the job is delivered: the worker reads it again for
+	// a while (ocr-worker's readRecord), and so does this.
 	e, err := st.records.Get(t.Context(), jobID)
+	for wait := 5 * time.Millisecond; errors.Is(err, jetstream.ErrKeyNotFound) && wait < time.Second; wait *= 2 {
+		time.Sleep(wait)
+		e, err = st.records.Get(t.Context(), jobID)
+	}
 	if err != nil {
 		return err
 	}

@@ -349,9 +349,12 @@ func (s *Submitter) queue(ctx context.Context, job contracts.OCRJob, image []byt
 	if err != nil {
 		return fmt.Errorf("encode record: %w", err)
 	}
-	// The record goes out first on this connection, so the server stores it
-	// before it sees the job, but its acknowledgement is awaited only after
-	// the job's: one round trip fewer on every request.
+	// The record goes out first on this connection, but its
+	// acknowledgement is awaited only after the job's: one round trip fewer
+	// on every request. The server stores it on the bucket's stream, apart
+	// from the job's, so a worker may get the job before the record is
+	// stored; it reads a missing record again for a while (ocr-worker's
+	// readRecord).
 	recAck, err := s.js.PublishMsgAsync(&nats.Msg{Subject: "$KV." + contracts.JobsBucket + "." + job.JobID, Data: rec})
 	if err != nil {
 		return fmt.Errorf("%w: put record: %w", ErrUnavailable, err)

@@ -59,10 +59,8 @@ func (w *Worker) runTracker(t *tracker, jobID string, log *slog.Logger) {
 	if kv == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
-	e, err := kv.Get(ctx, jobID)
-	cancel()
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	e, err := readRecord(t, kv, jobID)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, errStopped) {
 		return
 	}
 	if err != nil {
@@ -100,6 +98,36 @@ func (w *Worker) runTracker(t *tracker, jobID string, log *slog.Logger) {
 		t.mu.Lock()
 		rec[contracts.RecordProgressMember], _ = json.Marshal(contracts.RecordProgress{Page: t.page, Pages: t.pages})
 		t.mu.Unlock()
+	}
+}
+
+// recordWaits are the pauses before each new read of a job record not
+// found: its producer stores it just before the job, but on another stream,
+// and the server may deliver the job before it has stored the record. A
+// job whose record is still missing after them (315 ms) has none.
+var recordWaits = []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond,
+	40 * time.Millisecond, 80 * time.Millisecond, 160 * time.Millisecond}
+
+// errStopped: the job ended before its record was read.
+var errStopped = errors.New("tracking stopped")
+
+// readRecord reads jobID's record, again after each of recordWaits while
+// it is not found, until t is stopped.
+func readRecord(t *tracker, kv jetstream.KeyValue, jobID string) (jetstream.KeyValueEntry, error) {
+	for i := 0; ; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+		e, err := kv.Get(ctx, jobID)
+		cancel()
+		if !errors.Is(err, jetstream.ErrKeyNotFound) || i == len(recordWaits) {
+			return e, err
+		}
+		timer := time.NewTimer(recordWaits[i])
+		select {
+		case <-t.quit:
+			timer.Stop()
+			return nil, errStopped
+		case <-timer.C:
+		}
 	}
 }
 

@@ -80,3 +80,44 @@ func TestJobRecordTracked(t *testing.T) {
 	_, err = kv.Get(t.Context(), "job_untracked")
 	require.ErrorIs(t, err, jetstream.ErrKeyNotFound, "the worker created a record")
 }
+
+// TestJobRecordStoredLate checks that a record stored after its job was
+// delivered (its producer stores it on another stream just before the job,
+// and the server may deliver the job first) is still marked running.
+func TestJobRecordStoredLate(t *testing.T) {
+	h := startWorker(t, 1)
+	kv, err := h.js.CreateOrUpdateKeyValue(t.Context(), jetstream.KeyValueConfig{
+		Bucket: contracts.JobsBucket, TTL: contracts.JobsBucketMaxAge, History: 1, Storage: jetstream.FileStorage,
+	})
+	require.NoError(t, err)
+	watch, err := kv.Watch(t.Context(), "job_late", jetstream.UpdatesOnly())
+	require.NoError(t, err)
+	defer func() { _ = watch.Stop() }()
+	pages := make([]testimage.PDFPage, 3)
+	for i := range pages {
+		pages[i] = testimage.PDFPage{Scan: testimage.Render(t, "A page long enough to read for a while")}
+	}
+	h.submit(t, contracts.OCRJob{JobID: "job_late", Producer: "ingress", Image: testimage.PDF(t, pages...)}, "req_late")
+	// The job delivered, its record not yet stored.
+	require.Eventually(t, func() bool {
+		info, err := h.cons.Info(t.Context())
+		return err == nil && info.NumAckPending == 1
+	}, waitFor, time.Millisecond)
+	time.Sleep(20 * time.Millisecond)
+	_, err = kv.Put(t.Context(), "job_late", []byte(`{"jobId":"job_late","status":"queued","submittedAt":1}`))
+	require.NoError(t, err)
+	var statuses []string
+	timeout := time.After(waitFor)
+	for len(statuses) < 2 {
+		select {
+		case e := <-watch.Updates():
+			var rec contracts.JobRecord
+			require.NoError(t, json.Unmarshal(e.Value(), &rec))
+			statuses = append(statuses, string(rec.Status))
+		case <-timeout:
+			t.Fatalf("the late record was not marked running; statuses: %v", statuses)
+		}
+	}
+	require.Equal(t, []string{"queued", "running"}, statuses)
+	h.result(t, "job_late")
+}
