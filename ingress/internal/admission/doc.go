@@ -51,18 +51,16 @@
 // charged), so that run answered 27-37 uploads 401 in 20 s, against 271
 // before, when a body was read into memory.
 //
-// Two kinds of body are still read whole, each at most the body limit
-// (MaxImageBytes × 4/3 + 1 MiB):
+// Base64 JSON images (/uploadBase64, JSON POST /v1/ocr and /v1/jobs) are
+// streamed as well, decoded as they arrive (httpapi's readJSON): a flood of
+// 20 MB images in base64 peaked at 35 MiB with MaxInFlight 16 and 32
+// clients, 53 MiB with 256 (1.1-1.3 GiB when they were read whole).
 //
-//   - base64 JSON images (/uploadBase64, JSON POST /v1/ocr and /v1/jobs),
-//     after Admit: about 3.5 × the image per admitted request while it is
-//     decoded, so MaxInFlight bounds them. A flood of 20 MB images in
-//     base64 peaked at 1.1-1.3 GiB with MaxInFlight 16, at 32 and at 256
-//     connections (1.8 GiB before, at 32).
-//   - the small JSON bodies of the other routes, before their handlers; a
-//     body over 64 KiB there waits for one of 4 slots, so a flood of
-//     20 MB bodies to /signup peaked at 260-270 MiB at 32 and at 256
-//     connections (1.8 GiB before, at 32).
+// One kind of body is still read whole, at most the body limit
+// (MaxImageBytes × 4/3 + 1 MiB): the small JSON bodies of the other
+// routes, before their handlers; a body over 64 KiB there waits for one of
+// 4 slots, so a flood of 20 MB bodies to /signup peaked at 260-270 MiB at
+// 32 and at 256 connections (1.8 GiB before, at 32).
 //
 // # Why a connection limit still
 //

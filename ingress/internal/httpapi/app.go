@@ -18,8 +18,9 @@
 // straight into the Object Store when it is over contracts.InlineImageMax
 // (form.go); a request with an Idempotency-Key reads a stored image back
 // to hash it, since the hash starts with the image's length (image.go).
-// Base64 JSON bodies are read whole, up to the body limit, as are the
-// small JSON bodies of the other routes. Whatever a handler leaves unread
+// A base64 JSON body is read the same way, its image decoded as it
+// arrives (jsonbody.go); the small JSON bodies of the other routes are
+// read whole, up to the body limit. Whatever a handler leaves unread
 // is drained after it, so a client still sending reads the answer rather
 // than a reset.
 package httpapi

@@ -22,11 +22,12 @@ import (
 // a handler the body as it arrives instead of reading it whole first. The
 // multipart OCR routes read theirs part by part (readForm, readMultipart),
 // after the admission gate and the Authorization header's form, so a
-// refused request reads no image. Every other body (JSON, including the
-// base64 images of /uploadBase64 and JSON POST /v1/ocr and /v1/jobs) is
+// refused request reads no image. The JSON OCR routes (the base64 images
+// of /uploadBase64 and JSON POST /v1/ocr and /v1/jobs) read theirs as it
+// arrives too, after the gate (readJSON, jsonbody.go). Every other body is
 // read whole into memory, up to bodyLimit, before it is decoded: by
 // bodyLimits for the routes that are not OCR routes, by the OCR handler
-// itself (bufferBody) after the gate for those.
+// itself (bufferBody) for a non-multipart body to a multipart route.
 
 // A route other than an OCR route takes a small JSON body, but reads any
 // body up to bodyLimit whole before its handler runs, as fasthttp did. So

@@ -484,20 +484,6 @@ func TestHealth(t *testing.T) {
 	require.Equal(t, "NOT_FOUND", reason(r))
 }
 
-// FuzzDecodeBase64Image checks the base64 decoder never panics and never
-// returns more than the limit.
-func FuzzDecodeBase64Image(f *testing.F) {
-	f.Add("data:image/png;base64,iVBORw0KGgo=")
-	f.Add("iVBO\nRw0K-_")
-	f.Add("====")
-	f.Fuzz(func(t *testing.T, s string) {
-		b, err := decodeBase64Image(s, 1024)
-		if err == nil && len(b) > 1024+3 {
-			t.Fatalf("decoded %d bytes over the limit", len(b))
-		}
-	})
-}
-
 // TestSignupLimitedPerIP checks that sign-ups are counted per client
 // address in keyservice's standalone rate limit: the first SignupLimit get
 // keys, the next a 429 in the sign-up's own shape, with Retry-After, and

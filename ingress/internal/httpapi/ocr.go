@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -77,16 +76,22 @@ func (a *api) upload(c *fiber.Ctx) error {
 	return c.JSON(tutorialResult{Text: res.Text, extraOutputs: extrasOf(res)})
 }
 
-// uploadBase64 is the tutorial's POST /uploadBase64: JSON {"imageBase64"}.
+// uploadBase64 is the tutorial's POST /uploadBase64: JSON {"imageBase64"},
+// read as it arrives (readJSON).
 func (a *api) uploadBase64(c *fiber.Ctx) error {
 	key, err := bearer(c)
 	if err != nil {
 		return err
 	}
-	if err := a.bufferBody(c); err != nil {
+	const shape = `JSON: {"imageBase64": "<base64 image>"}`
+	form, imageErr, err := a.readJSON(c, key, "imageBase64", shape)
+	defer a.discardImage(&form.img)
+	if err != nil {
 		return err
 	}
 	var body struct {
+		// ImageBase64 is the body's image, read by readJSON: never in
+		// form.rest, named here for the API document.
 		ImageBase64 *string `json:"imageBase64"`
 		Languages   string  `json:"languages"`
 		PageSegMode *int    `json:"pageSegMode"`
@@ -96,19 +101,13 @@ func (a *api) uploadBase64(c *fiber.Ctx) error {
 		// DetectOrientation is a JSON boolean.
 		DetectOrientation *bool `json:"detectOrientation"`
 	}
-	err = json.Unmarshal(c.Body(), &body)
-	c.Request().ResetBody() // decoded: not held while the job runs
-	if err != nil {
-		return apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, `The body must be JSON: {"imageBase64": "<base64 image>"}`)
+	if err := json.Unmarshal(form.rest, &body); err != nil {
+		return apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, "The body must be "+shape)
 	}
-	if body.ImageBase64 == nil {
-		return apierr.New(fiber.StatusBadRequest, apierr.MissingImage, `The field "imageBase64" is missing`)
-	}
-	b, err := decodeBase64Image(*body.ImageBase64, a.cfg.MaxImageBytes)
+	img, err := jsonImage(&form, imageErr, "imageBase64", a.cfg.MaxImageBytes)
 	if err != nil {
 		return err
 	}
-	img := bytesImage(b)
 	psm := ""
 	if body.PageSegMode != nil {
 		psm = strconv.Itoa(*body.PageSegMode)
@@ -118,7 +117,7 @@ func (a *api) uploadBase64(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	res, err := a.recognize(c, key, &img, opts, "/uploadBase64")
+	res, err := a.recognize(c, key, img, opts, "/uploadBase64")
 	if err != nil {
 		return err
 	}
@@ -156,37 +155,6 @@ func (a *api) pictotextOCR(c *fiber.Ctx) error {
 	return c.JSON(pictotextResult{
 		RequestID: requestIDOf(c), JobID: res.JobID, DocumentType: docType, Text: res.Text, extraOutputs: extrasOf(res),
 	})
-}
-
-// decodeBase64Image accepts standard or URL-safe base64, padded or not, with
-// line breaks, optionally as a data: URL.
-func decodeBase64Image(s string, maxBytes int) ([]byte, error) {
-	if strings.HasPrefix(s, "data:") {
-		if _, rest, ok := strings.Cut(s, ";base64,"); ok {
-			s = rest
-		}
-	}
-	s = strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\r' || r == ' ' || r == '\t' {
-			return -1
-		}
-		return r
-	}, s)
-	if s == "" {
-		return nil, apierr.New(fiber.StatusBadRequest, apierr.EmptyImage, "The image is empty")
-	}
-	if base64.StdEncoding.DecodedLen(len(s)) > maxBytes+3 {
-		return nil, apierr.New(fiber.StatusRequestEntityTooLarge, apierr.ImageTooLarge, "The image is larger than the limit of "+mib(maxBytes))
-	}
-	enc := base64.StdEncoding
-	if strings.ContainsAny(s, "-_") {
-		enc = base64.URLEncoding
-	}
-	b, err := enc.WithPadding(base64.NoPadding).DecodeString(strings.TrimRight(s, "="))
-	if err != nil {
-		return nil, apierr.New(fiber.StatusBadRequest, apierr.InvalidBase64, "imageBase64 is not valid base64")
-	}
-	return b, nil
 }
 
 // recognize checks the image and the languages, verifies the key and runs

@@ -3,8 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"mime"
 	"net/url"
 	"strconv"
@@ -16,14 +14,15 @@ import (
 
 // v1Input is what a POST /v1/ocr or /v1/jobs carries, its options as sent.
 type v1Input struct {
-	image       []byte
 	fields      optionFields
 	callbackURL string
 }
 
 // v1JSON is the JSON body of the /v1 submissions.
 type v1JSON struct {
-	// Image is base64, standard or URL-safe, or a data: URL.
+	// Image is base64, standard or URL-safe, or a data: URL. readJSON
+	// reads it: it is never in the members decoded into v1JSON, and is
+	// named here for the API document.
 	Image       *string `json:"image"`
 	Languages   string  `json:"languages"`
 	PageSegMode *int    `json:"pageSegMode"`
@@ -40,7 +39,7 @@ const maxCallbackURL = 2048
 
 // v1Body reads a /v1 submission: a multipart/form-data body with the file
 // part "image", streamed (readForm), and the options as fields, or a JSON
-// body (v1JSON), read whole. It returns the image apart from the input, for
+// body (v1JSON), streamed too (readJSON). It returns the image apart from the input, for
 // the caller to delete when it was stored and no job took it
 // (discardImage); it is not nil when the error is.
 func (a *api) v1Body(c *fiber.Ctx, key string) (v1Input, *image, error) {
@@ -58,58 +57,50 @@ func (a *api) v1Body(c *fiber.Ctx, key string) (v1Input, *image, error) {
 		}
 		return v1Input{fields: form.options(), callbackURL: form.value("callbackUrl")}, img, nil
 	case ctype == "" || media == fiber.MIMEApplicationJSON || strings.HasSuffix(media, "+json"):
-		if err := a.bufferBody(c); err != nil {
-			return v1Input{}, &image{}, err
+		form, imageErr, err := a.readJSON(c, key, "image", v1Shape)
+		if err != nil {
+			return v1Input{}, &form.img, err
 		}
-		in, err := parseV1JSON(c.Body(), a.cfg.MaxImageBytes)
-		c.Request().ResetBody() // decoded: not held while the job runs
-		img := bytesImage(in.image)
-		in.image = nil
-		return in, &img, err
+		in, img, err := v1FromJSON(&form, imageErr, a.cfg.MaxImageBytes)
+		if img == nil {
+			img = &form.img
+		}
+		return in, img, err
 	}
 	return v1Input{}, &image{}, apierr.New(fiber.StatusBadRequest, apierr.MissingImage,
 		`Send the image as a multipart/form-data file part named "image", or as JSON {"image": "<base64 image>"}`)
 }
 
-// parseV1JSON decodes a /v1 JSON body and its image, refusing unknown
-// members (a misspelt option would otherwise be silently ignored) and
-// anything after the object.
-func parseV1JSON(body []byte, maxImageBytes int) (v1Input, error) {
+// v1Shape is what a /v1 JSON body must be.
+const v1Shape = `one JSON object: {"image": "<base64 image>", "languages", "pageSegMode", "whitelist", "output", "pages", "detectOrientation", "callbackUrl"}`
+
+// v1FromJSON decodes a /v1 JSON body read by readJSON, refusing unknown
+// members (a misspelt option would otherwise be silently ignored), and
+// returns its image (jsonImage).
+func v1FromJSON(form *jsonForm, imageErr error, maxImageBytes int) (v1Input, *image, error) {
 	var b v1JSON
-	dec := json.NewDecoder(bytes.NewReader(body))
+	dec := json.NewDecoder(bytes.NewReader(form.rest))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(&b)
-	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
-		err = errors.New("data after the object")
-	}
-	if err != nil {
-		const shape = `one JSON object: {"image": "<base64 image>", "languages", "pageSegMode", "whitelist", "output", "pages", "detectOrientation", "callbackUrl"}`
-		msg := "The body must be " + shape
+	if err := dec.Decode(&b); err != nil {
+		msg := "The body must be " + v1Shape
 		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			msg = "The body has an unknown member " + name + "; it must be " + shape
+			msg = "The body has an unknown member " + name + "; it must be " + v1Shape
 		}
-		return v1Input{}, apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, msg)
+		return v1Input{}, nil, apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, msg)
 	}
-	if b.Image == nil {
-		return v1Input{}, apierr.New(fiber.StatusBadRequest, apierr.MissingImage, `The member "image" is missing`)
-	}
-	img, err := decodeBase64Image(*b.Image, maxImageBytes)
+	img, err := jsonImage(form, imageErr, "image", maxImageBytes)
 	if err != nil {
-		return v1Input{}, err
-	}
-	if len(img) == 0 { // only padding: decodeBase64Image lets it through
-		return v1Input{}, apierr.New(fiber.StatusBadRequest, apierr.EmptyImage, "The image is empty")
+		return v1Input{}, nil, err
 	}
 	psm := ""
 	if b.PageSegMode != nil {
 		psm = strconv.Itoa(*b.PageSegMode)
 	}
 	return v1Input{
-		image: img,
 		fields: optionFields{languages: b.Languages, pageSegMode: psm, whitelist: b.Whitelist, output: b.Output,
 			pages: b.Pages, detectOrientation: boolField(b.DetectOrientation)},
 		callbackURL: b.CallbackURL,
-	}, nil
+	}, img, nil
 }
 
 // checkCallback refuses a callbackUrl when callbacks are off or the URL is
