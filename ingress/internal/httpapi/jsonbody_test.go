@@ -118,15 +118,7 @@ func TestJSONImageRefused(t *testing.T) {
 			r := do(t, st.app, jsonPost(tc.route, tc.body))
 			require.Equal(t, tc.wantStatus, r.status, r.raw)
 			require.Equal(t, tc.wantReason, reason(r), r.raw)
-			names, chunks := imagesLeft(t, st.js)
-			require.Empty(t, names, "objects left")
-			require.Zero(t, chunks, "chunks left")
-			require.Zero(t, st.keys.verifies.Load(), "a refused image charges no key")
-			select {
-			case job := <-st.jobs:
-				t.Fatalf("job %s published", job.JobID)
-			default:
-			}
+			requireRefusedClean(t, st)
 		})
 	}
 }

@@ -107,15 +107,7 @@ func TestStreamedImageRefused(t *testing.T) {
 			r := do(t, st.app, multipartRequest(t, tc.route, field, tc.image, tc.fields))
 			require.Equal(t, tc.wantStatus, r.status, r.raw)
 			require.Equal(t, tc.wantReason, reason(r), r.raw)
-			names, chunks := imagesLeft(t, st.js)
-			require.Empty(t, names, "objects left")
-			require.Zero(t, chunks, "chunks left")
-			require.Zero(t, st.keys.verifies.Load(), "a refused image charges no key")
-			select {
-			case job := <-st.jobs:
-				t.Fatalf("job %s published", job.JobID)
-			default:
-			}
+			requireRefusedClean(t, st)
 		})
 	}
 }
@@ -205,6 +197,21 @@ func TestStreamedImageQueued(t *testing.T) {
 			require.NoError(t, err)
 			require.LessOrEqual(t, info.Chunks, uint32(len(tc.image)/(128<<10)+1), "chunks are filled, not one per read")
 		})
+	}
+}
+
+// requireRefusedClean checks what a refused upload leaves: no object or
+// chunk in the images bucket, no key verified, no job published.
+func requireRefusedClean(t *testing.T, st *v1Stack) {
+	t.Helper()
+	names, chunks := imagesLeft(t, st.js)
+	require.Empty(t, names, "objects left")
+	require.Zero(t, chunks, "chunks left")
+	require.Zero(t, st.keys.verifies.Load(), "a refused image charges no key")
+	select {
+	case job := <-st.jobs:
+		t.Fatalf("job %s published", job.JobID)
+	default:
 	}
 }
 
