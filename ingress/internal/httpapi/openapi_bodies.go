@@ -77,7 +77,9 @@ func (b *specBuilder) requestBodies() {
 		maps.Copy(props, extra)
 		return &jsonSchema{Type: "object", Properties: props, Required: []string{part}}
 	}
-	base64Doc := "The image or document in base64, standard or URL-safe, padded or not, or as a data: URL."
+	base64Doc := "The image or document in base64, standard or URL-safe, padded or not, or as a data: URL. " +
+		"It is decoded as it arrives, so it may be as large as the image limit allows; it may be given once, " +
+		"and the other members may take at most 64 KiB in all."
 	rb["Signup"] = &oaRequestBody{Required: true, Content: jsonContent(&jsonSchema{Type: "object", Required: []string{"email"},
 		Properties: map[string]*jsonSchema{
 			"email": {Type: "string", Format: "email", MaxLength: new(254), Description: "A plain address such as ada@example.com: the key's owner."},
