@@ -42,9 +42,20 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	rows, err := readManifest(filepath.Join(*corpus, "MANIFEST.tsv"))
+	scores, err := scoreCorpus(ctx, *corpus, *only, *out)
 	if err != nil {
 		return err
+	}
+	report(stdout, scores)
+	return nil
+}
+
+// scoreCorpus scores every image of the corpus whose path contains only,
+// writing its text under out unless out is empty.
+func scoreCorpus(ctx context.Context, corpus, only, out string) ([]score, error) {
+	rows, err := readManifest(filepath.Join(corpus, "MANIFEST.tsv"))
+	if err != nil {
+		return nil, err
 	}
 	engines := map[string]*ocr.Engine{}
 	defer func() {
@@ -54,28 +65,39 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}()
 	var scores []score
 	for _, r := range rows {
-		if !strings.Contains(r.file, *only) {
+		if !strings.Contains(r.file, only) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			return err
+			return nil, err
 		}
 		key := strings.Join(r.langs, "+")
 		if engines[key] == nil {
 			if engines[key], err = ocr.New(r.langs); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		sc := scoreRow(engines[key], *corpus, r)
-		if *out != "" && sc.err == nil {
-			if err := writeText(*out, r.file, sc.text); err != nil {
-				return err
+		sc := scoreRow(engines[key], corpus, r)
+		if out != "" && sc.err == nil {
+			if err := writeText(out, r.file, sc.text); err != nil {
+				return nil, err
 			}
 		}
 		scores = append(scores, sc)
 	}
-	report(stdout, scores)
-	return nil
+	return scores, nil
+}
+
+// microAverage is the CER of the scores whose category keep accepts: their
+// edit distances over their reference characters.
+func microAverage(scores []score, keep func(category string) bool) (float64, int) {
+	var distance, length, n int
+	for _, s := range scores {
+		if keep(s.category) {
+			distance, length, n = distance+s.distance, length+s.length, n+1
+		}
+	}
+	return rate(distance, length), n
 }
 
 // readManifest parses MANIFEST.tsv: file, ground truth file, language,

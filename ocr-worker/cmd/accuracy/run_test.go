@@ -43,3 +43,30 @@ func TestReport(t *testing.T) {
 	// (1 + 30) / (100 + 100)
 	require.True(t, strings.Contains(s, "0.1550"), s)
 }
+
+// TestCorpusTargets runs the whole evaluation corpus (../shared/ocr-corpus
+// beside the repository; skipped where it is not) and checks the worker's
+// accuracy targets: a micro-averaged CER of at most 0.03 over the corpus
+// (the tesseract command with its defaults: 0.067), and at most 0.05 on
+// the turned pages and on those turned by their EXIF orientation (the
+// command: 0.82 and 0.92).
+func TestCorpusTargets(t *testing.T) {
+	corpus := filepath.Join("..", "..", "..", "..", "shared", "ocr-corpus")
+	if _, err := os.Stat(filepath.Join(corpus, "MANIFEST.tsv")); err != nil {
+		t.Skipf("evaluation corpus not found at %s", corpus)
+	}
+	scores, err := scoreCorpus(t.Context(), corpus, "", "")
+	require.NoError(t, err)
+	for _, s := range scores {
+		require.NoError(t, s.err, s.file)
+	}
+	var out bytes.Buffer
+	report(&out, scores)
+	t.Log("\n" + out.String())
+	all, n := microAverage(scores, func(string) bool { return true })
+	require.GreaterOrEqual(t, n, 40, "images scored")
+	require.LessOrEqual(t, all, 0.03, "micro-average CER over the corpus")
+	turned, n := microAverage(scores, func(c string) bool { return c == "rotated" || c == "EXIF" })
+	require.GreaterOrEqual(t, n, 5, "turned images scored")
+	require.LessOrEqual(t, turned, 0.05, "micro-average CER of the turned pages")
+}

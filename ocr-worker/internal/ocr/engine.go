@@ -227,9 +227,19 @@ func (e *Engine) read(page int, o Options) (Reading, error) {
 	}
 	var r Reading
 	var err error
-	if r.Text, err = e.api.Text(); err != nil {
+	// The page's blocks in reading order (order.go); Tesseract's own text
+	// when it found one block or none.
+	blocks, err := e.api.Boxes(tess.Block)
+	if err != nil {
 		return Reading{}, err
 	}
+	text, ok := orderedText(blocks)
+	if !ok {
+		if text, err = e.api.Text(); err != nil {
+			return Reading{}, err
+		}
+	}
+	r.Text = text
 	if r.conf, err = e.api.MeanConfidence(); err != nil {
 		return Reading{}, err
 	}

@@ -213,11 +213,12 @@ type Level int
 
 // Levels of Boxes.
 const (
-	Line Level = C.RIL_TEXTLINE
-	Word Level = C.RIL_WORD
+	Block Level = C.RIL_BLOCK
+	Line  Level = C.RIL_TEXTLINE
+	Word  Level = C.RIL_WORD
 )
 
-// Box is a recognised word or line.
+// Box is a recognised block, line or word.
 type Box struct {
 	Text string
 	// Confidence is from 0 to 100.
@@ -227,8 +228,9 @@ type Box struct {
 	Left, Top, Right, Bottom int
 }
 
-// Boxes returns every word or line of the recognition, in reading order,
-// leaving out those with no text.
+// Boxes returns every block, line or word of the recognition, in
+// Tesseract's reading order, leaving out those with no text (a block's
+// text is its lines, a paragraph break a blank line).
 func (a *API) Boxes(level Level) ([]Box, error) {
 	if err := a.ready(); err != nil {
 		return nil, err
