@@ -72,21 +72,7 @@ func TestJSONImageStreamed(t *testing.T) {
 			require.Equal(t, 202, r.status, r.raw)
 			job := st.nextJob(t)
 			require.Equal(t, []string{"eng", "spa"}, job.Languages)
-			if len(tc.image) <= contracts.InlineImageMax {
-				require.Empty(t, job.ImageRef)
-				require.Equal(t, tc.image, job.Image)
-				return
-			}
-			require.Equal(t, job.JobID, job.ImageRef)
-			require.Empty(t, job.Image)
-			obs, err := st.js.ObjectStore(t.Context(), contracts.ImagesBucket)
-			require.NoError(t, err)
-			stored, err := obs.GetBytes(t.Context(), job.ImageRef)
-			require.NoError(t, err)
-			require.Equal(t, tc.image, stored)
-			info, err := obs.GetInfo(t.Context(), job.ImageRef)
-			require.NoError(t, err)
-			require.LessOrEqual(t, info.Chunks, uint32(len(tc.image)/(128<<10)+1), "chunks are filled, not one per read")
+			requireJobImage(t, st, job, tc.image, len(tc.image) <= contracts.InlineImageMax)
 		})
 	}
 }
