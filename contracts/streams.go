@@ -4,7 +4,7 @@ import "time"
 
 // StreamSpec describes a JetStream stream as plain data. Every service that
 // publishes to or consumes from a stream creates it from the same spec
-// (CreateOrUpdateStream), so whichever starts first, the configuration is
+// (ops/jsetup.Stream), so whichever starts first, the configuration is
 // identical and no two services fight over it.
 type StreamSpec struct {
 	Name     string

@@ -64,3 +64,36 @@ func Retry(ctx context.Context, op func(context.Context) error) error {
 		}
 	}
 }
+
+// Stream creates the stream of cfg, or updates the stream of that name
+// when it has another configuration. A stream that has cfg already is left
+// untouched, unlike with jetstream's CreateOrUpdateStream, which updates
+// first: every service starting re-applied the same configuration, and
+// nats-server 2.15 rewrites a stream store's configuration on an update
+// while a consumer being created on the stream reads it (a data race its
+// race detector reports where tests embed the server).
+func Stream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := js.CreateStream(ctx, cfg)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return js.UpdateStream(ctx, cfg)
+	}
+	return s, err
+}
+
+// KeyValue is Stream for a key-value bucket.
+func KeyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := js.CreateKeyValue(ctx, cfg)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return js.UpdateKeyValue(ctx, cfg)
+	}
+	return kv, err
+}
+
+// ObjectStore is Stream for an object store.
+func ObjectStore(ctx context.Context, js jetstream.JetStream, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
+	obs, err := js.CreateObjectStore(ctx, cfg)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return js.UpdateObjectStore(ctx, cfg)
+	}
+	return obs, err
+}

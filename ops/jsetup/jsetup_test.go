@@ -73,6 +73,56 @@ func TestFloor(t *testing.T) {
 	require.Equal(t, 3, n)
 }
 
+// TestEnsureLeavesSameConfig checks that Stream, KeyValue and ObjectStore
+// create what is missing, leave what has their configuration untouched (no
+// update advisory) and update what has another (one each).
+func TestEnsureLeavesSameConfig(t *testing.T) {
+	js := startJetStream(t)
+	ctx := t.Context()
+	updates, err := js.Conn().SubscribeSync("$JS.EVENT.ADVISORY.STREAM.UPDATED.>")
+	require.NoError(t, err)
+	require.NoError(t, js.Conn().Flush())
+	updated := func() []string {
+		t.Helper()
+		require.NoError(t, js.Conn().Flush())
+		var names []string
+		for {
+			m, err := updates.NextMsg(200 * time.Millisecond)
+			if err != nil {
+				return names
+			}
+			names = append(names, m.Subject[len("$JS.EVENT.ADVISORY.STREAM.UPDATED."):])
+		}
+	}
+	sc := jetstream.StreamConfig{Name: "S", Subjects: []string{"s"}, MaxAge: time.Hour}
+	kc := jetstream.KeyValueConfig{Bucket: "kv", History: 1, TTL: time.Hour}
+	oc := jetstream.ObjectStoreConfig{Bucket: "obs", TTL: time.Hour}
+	for range 2 { // created, then found as it is
+		_, err = Stream(ctx, js, sc)
+		require.NoError(t, err)
+		_, err = KeyValue(ctx, js, kc)
+		require.NoError(t, err)
+		_, err = ObjectStore(ctx, js, oc)
+		require.NoError(t, err)
+	}
+	require.Empty(t, updated(), "nothing updated")
+	sc.MaxAge, kc.TTL, oc.TTL = 2*time.Hour, 2*time.Hour, 2*time.Hour
+	s, err := Stream(ctx, js, sc)
+	require.NoError(t, err)
+	require.Equal(t, 2*time.Hour, s.CachedInfo().Config.MaxAge)
+	kv, err := KeyValue(ctx, js, kc)
+	require.NoError(t, err)
+	st, err := kv.Status(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2*time.Hour, st.TTL())
+	obs, err := ObjectStore(ctx, js, oc)
+	require.NoError(t, err)
+	ost, err := obs.Status(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2*time.Hour, ost.TTL())
+	require.ElementsMatch(t, []string{"S", "KV_kv", "OBJ_obs"}, updated())
+}
+
 // startJetStream runs an embedded JetStream server for one test.
 func startJetStream(t *testing.T) jetstream.JetStream {
 	t.Helper()

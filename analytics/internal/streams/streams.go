@@ -45,8 +45,8 @@ const (
 )
 
 // StreamConfig converts a contracts spec into a stream configuration. Every
-// service derives the stream the same way, so CreateOrUpdateStream from any
-// of them leaves it unchanged.
+// service derives the stream the same way, so jsetup.Stream from any of
+// them leaves it unchanged.
 func StreamConfig(spec contracts.StreamSpec) jetstream.StreamConfig {
 	cfg := jetstream.StreamConfig{
 		Name:              spec.Name,
@@ -106,7 +106,7 @@ func SetupEvents(ctx context.Context, js jetstream.JetStream, opts ...Option) (j
 		return nil, err
 	}
 	err = jsetup.Retry(ctx, func(ctx context.Context) error {
-		_, err := js.CreateOrUpdateStream(ctx, cfg)
+		_, err := jsetup.Stream(ctx, js, cfg)
 		return err
 	})
 	if err != nil {

@@ -91,11 +91,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	var kv jetstream.KeyValue
 	err = jsetup.Retry(ctx, func(ctx context.Context) (err error) {
-		kv, err = cfg.JetStream.CreateOrUpdateKeyValue(ctx, kcfg)
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			// Another replica created it meanwhile; now it exists, this updates.
-			kv, err = cfg.JetStream.CreateOrUpdateKeyValue(ctx, kcfg)
-		}
+		kv, err = jsetup.KeyValue(ctx, cfg.JetStream, kcfg)
 		return err
 	})
 	if err != nil {

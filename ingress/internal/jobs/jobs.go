@@ -85,8 +85,8 @@ func New(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, opts ...Opt
 	if err != nil {
 		return nil, fmt.Errorf("bind stream %s: %w", contracts.ResultsStream, err)
 	}
-	// Several ingress replicas may create the bucket at once; as with the
-	// images bucket, a second attempt after "already in use" finds it.
+	// Several ingress replicas may create the bucket at once: creating it
+	// with the same configuration succeeds for each (jsetup.KeyValue).
 	n, err := jsetup.Floor(ctx, js, "KV_"+contracts.JobsBucket, o.replicas)
 	if err != nil {
 		return nil, fmt.Errorf("ensure key-value bucket %s: %w", contracts.JobsBucket, err)
@@ -94,10 +94,7 @@ func New(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, opts ...Opt
 	kvCfg := jetstream.KeyValueConfig{Bucket: contracts.JobsBucket, TTL: contracts.JobsBucketMaxAge, History: 1, Storage: jetstream.FileStorage, Replicas: n}
 	var records jetstream.KeyValue
 	err = jsetup.Retry(ctx, func(ctx context.Context) (err error) {
-		records, err = js.CreateOrUpdateKeyValue(ctx, kvCfg)
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			records, err = js.CreateOrUpdateKeyValue(ctx, kvCfg)
-		}
+		records, err = jsetup.KeyValue(ctx, js, kvCfg)
 		return err
 	})
 	if err != nil {
@@ -105,18 +102,14 @@ func New(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, opts ...Opt
 	}
 	// The worker creates the same bucket at start-up. The configuration must
 	// be identical to the worker's (no description), or whichever starts
-	// second fails; and two creates racing can still meet "already in use",
-	// after which the bucket exists and a second attempt updates it.
+	// second updates it to its own.
 	if n, err = jsetup.Floor(ctx, js, "OBJ_"+contracts.ImagesBucket, o.replicas); err != nil {
 		return nil, fmt.Errorf("ensure object store %s: %w", contracts.ImagesBucket, err)
 	}
 	cfg := jetstream.ObjectStoreConfig{Bucket: contracts.ImagesBucket, TTL: contracts.ImagesMaxAge, Storage: jetstream.FileStorage, Replicas: n}
 	var images jetstream.ObjectStore
 	err = jsetup.Retry(ctx, func(ctx context.Context) (err error) {
-		images, err = js.CreateOrUpdateObjectStore(ctx, cfg)
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			images, err = js.CreateOrUpdateObjectStore(ctx, cfg)
-		}
+		images, err = jsetup.ObjectStore(ctx, js, cfg)
 		return err
 	})
 	if err != nil {
@@ -423,7 +416,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, spec contracts.St
 		return fmt.Errorf("ensure stream %s: %w", spec.Name, err)
 	}
 	err = jsetup.Retry(ctx, func(ctx context.Context) error {
-		_, err := js.CreateOrUpdateStream(ctx, cfg)
+		_, err := jsetup.Stream(ctx, js, cfg)
 		return err
 	})
 	if err != nil {

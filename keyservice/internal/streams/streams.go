@@ -59,7 +59,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, spec contracts.StreamSp
 		return err
 	}
 	err = jsetup.Retry(ctx, func(ctx context.Context) error {
-		_, err := js.CreateOrUpdateStream(ctx, cfg)
+		_, err := jsetup.Stream(ctx, js, cfg)
 		return err
 	})
 	if err != nil {

@@ -112,7 +112,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, ackWait time.Duration, 
 			return nil, nil, err
 		}
 		err = jsetup.Retry(ctx, func(ctx context.Context) error {
-			_, err := js.CreateOrUpdateStream(ctx, cfg)
+			_, err := jsetup.Stream(ctx, js, cfg)
 			return err
 		})
 		if err != nil {
@@ -125,7 +125,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, ackWait time.Duration, 
 	}
 	var images jetstream.ObjectStore
 	err = jsetup.Retry(ctx, func(ctx context.Context) (err error) {
-		images, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		images, err = jsetup.ObjectStore(ctx, js, jetstream.ObjectStoreConfig{
 			Bucket:   contracts.ImagesBucket,
 			TTL:      contracts.ImagesMaxAge,
 			Storage:  jetstream.FileStorage,
