@@ -102,8 +102,9 @@ func (m *Metrics) verified(outcome string, took time.Duration) {
 	if m == nil {
 		return
 	}
-	m.verifications.WithLabelValues(outcome).Inc()
+	// The duration first: a reader who sees the count sees it too.
 	m.verifyDuration.Observe(took.Seconds())
+	m.verifications.WithLabelValues(outcome).Inc()
 }
 
 // decided records the rate-limit and credit decisions of an answered
