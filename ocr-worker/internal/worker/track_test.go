@@ -2,6 +2,7 @@ package worker
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -106,9 +107,11 @@ func TestJobRecordStoredLate(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	_, err = kv.Put(t.Context(), "job_late", []byte(`{"jobId":"job_late","status":"queued","submittedAt":1}`))
 	require.NoError(t, err)
+	// The watch may or may not deliver the put itself; what matters is
+	// that the record goes running.
 	var statuses []string
 	timeout := time.After(waitFor)
-	for len(statuses) < 2 {
+	for !slices.Contains(statuses, string(contracts.JobRunning)) {
 		select {
 		case e := <-watch.Updates():
 			var rec contracts.JobRecord
@@ -118,6 +121,5 @@ func TestJobRecordStoredLate(t *testing.T) {
 			t.Fatalf("the late record was not marked running; statuses: %v", statuses)
 		}
 	}
-	require.Equal(t, []string{"queued", "running"}, statuses)
 	h.result(t, "job_late")
 }
