@@ -126,7 +126,11 @@ func TestSinkReplicas(t *testing.T) {
 				require.Positive(t, crashed)
 				require.GreaterOrEqual(t, got.raw-got.distinct, uint64(crashed), "the dead replica's last batch was stored twice")
 			} else {
-				require.Equal(t, got.distinct, got.raw, "no redelivery, no copies")
+				// Copies may still come from an insert retried after a
+				// failed write (the sink logs it); none from redelivery.
+				info, err := h.cons.Info(t.Context())
+				require.NoError(t, err)
+				require.Zero(t, info.NumRedelivered, "no redelivery")
 			}
 			t.Logf("%s: published %d, stored by a %d, by b %d; distinct %d, raw rows %d, rows by FINAL %d, duplicates after FINAL %d",
 				tc.name, len(ids), aStore.events.Load(), bStore.events.Load(), got.distinct, got.raw, got.final, got.finalDuplicates)
