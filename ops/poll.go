@@ -17,6 +17,11 @@ func PollGauge(ctx context.Context, g prometheus.Gauge, interval time.Duration, 
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
+			// A tick and the end of ctx may come together; select would
+			// then pick either.
+			if ctx.Err() != nil {
+				return
+			}
 			rctx, cancel := context.WithTimeout(ctx, interval)
 			if v, err := read(rctx); err == nil {
 				g.Set(v)
