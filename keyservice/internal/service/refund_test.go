@@ -46,7 +46,7 @@ func TestRefund(t *testing.T) {
 		// wantLeft is the key's balance after the step.
 		wantLeft int64
 		// wantCancel: a refund of an idempotency key nothing charged writes
-		// one entry, the record that cancels it, and nothing else.
+		// the record that cancels it and the Doc as it was, nothing else.
 		wantCancel bool
 	}
 	steps := []step{
@@ -72,7 +72,9 @@ func TestRefund(t *testing.T) {
 			require.Equal(t, contracts.RefundResponse{Refunded: s.wantRefunded, Credits: s.wantCredits}, got, s.name)
 			switch after := f.lastSeqs(t); {
 			case s.wantCancel:
-				require.Equal(t, [2]uint64{before[0], before[1] + 1}, after, "%s: a cancel writes its record only", s.name)
+				// Its record, and the Doc rewritten as read, which orders it
+				// against a verification of the same idempotency key.
+				require.Equal(t, [2]uint64{before[0], before[1] + 2}, after, "%s: a cancel writes its record and the Doc only", s.name)
 			case !s.wantRefunded:
 				require.Equal(t, before, after, "%s: a refund of nothing wrote", s.name)
 			}
@@ -117,7 +119,7 @@ func TestRefundDenied(t *testing.T) {
 			require.Equal(t, tc.wantCode, f.verifyReq(t, r).Code)
 			before := f.lastSeqs(t)
 			require.Equal(t, contracts.RefundResponse{}, f.refund(t, created.KeyID, "job_d"))
-			require.Equal(t, [2]uint64{before[0], before[1] + 1}, f.lastSeqs(t), "a refund of nothing wrote more than its cancel record")
+			require.Equal(t, [2]uint64{before[0], before[1] + 2}, f.lastSeqs(t), "a refund of nothing wrote more than its cancel record and the Doc")
 			require.Equal(t, tc.create.Credits.Remaining, f.credits(t, created.KeyID))
 			code, _ := f.call(t, contracts.SubjectKeysVerify, r, &contracts.VerifyKeyResponse{})
 			require.Equal(t, string(contracts.CodeConflict), code)

@@ -25,15 +25,19 @@ import (
 	"github.com/ocrstack/ocrstack/keyservice/internal/natstest"
 	"github.com/ocrstack/ocrstack/keyservice/internal/store"
 	"github.com/ocrstack/ocrstack/keyservice/internal/streams"
+	"github.com/ocrstack/ocrstack/ops/emit"
 	"github.com/stretchr/testify/require"
 )
 
 // rtEchoSubject is served by a plain responder that echoes the request;
 // rtEchoWriteSubject by one that first writes a KV entry, as rt.cas does,
-// on its own connection.
+// on its own connection; rtMicroSubject by a micro endpoint echoing it,
+// and rtMicroEmitSubject by one that also emits an event.
 const (
 	rtEchoSubject      = "bench.echo"
 	rtEchoWriteSubject = "bench.echowrite"
+	rtMicroSubject     = "bench.micro"
+	rtMicroEmitSubject = "bench.microemit"
 )
 
 // rtValidPrefix starts every VALID verification reply (Valid is the first
@@ -53,7 +57,11 @@ var rtValidPrefix = []byte(`{"valid":true,`)
 // (one compare-and-set each, when they spend).
 //
 // verify-8-keys spreads the verifications over eight keys, so none waits
-// for another's write. echo+cas is the floor under a verification that
+// for another's write. verify-idem gives each verification an idempotency
+// key of its own, as the ingress does for every OCR request (the job id):
+// its record commits inside the Doc and is copied to its own entry after
+// the answer (store's pending.go), and the verification reads that entry
+// first, one direct get. echo+cas is the floor under a verification that
 // must store what it spends before it answers: the echo responder doing
 // one KV compare-and-set (over eight entries, on its own connection, each
 // request on a goroutine of its own) before each reply, and nothing else:
@@ -62,6 +70,12 @@ var rtValidPrefix = []byte(`{"valid":true,`)
 // compare-and-set from the client, spread over eight entries, with no
 // request to a responder; a verification pays one per group of
 // verifications of its key, plus its event's JetStream publish.
+//
+// micro and micro+emit are the floors the issue's design sets under a
+// verification that stores nothing: a micro service endpoint echoing the
+// request inline (micro's own cost over raw), and the same endpoint
+// emitting a verification-sized event through ops/emit before it answers,
+// as every verification must.
 //
 // serial sends one request at a time, parallel-8 keeps 8 in flight. Each
 // reports p50-us and p99-us from every operation's latency and ops/s from
@@ -89,32 +103,35 @@ func BenchmarkRoundTrip(b *testing.B) {
 			return check(msg.Data)
 		}
 	}
-	ops := []struct {
-		name string
-		op   func() error
-	}{
-		{"raw", request(rtEchoSubject, func(got []byte) error {
-			if !bytes.Equal(got, rt.payload) {
-				return fmt.Errorf("echo: got %q", got)
-			}
-			return nil
-		})},
-		{"verify", request(contracts.SubjectKeysVerify, rtCheckValid)},
-		{"verify-8-keys", func() error {
-			p := rt.many[rt.next.Add(1)%uint64(len(rt.many))]
-			msg, err := rt.client.Request(contracts.SubjectKeysVerify, p, 5*time.Second)
+	verifyOf := func(payload func() []byte) func() error {
+		return func() error {
+			msg, err := rt.client.Request(contracts.SubjectKeysVerify, payload(), 5*time.Second)
 			if err != nil {
 				return err
 			}
 			return rtCheckValid(msg.Data)
-		}},
-		{"cas", rt.cas},
-		{"echo+cas", request(rtEchoWriteSubject, func(got []byte) error {
-			if !bytes.Equal(got, rt.payload) {
-				return fmt.Errorf("echo: got %q", got)
-			}
-			return nil
+		}
+	}
+	isEcho := func(got []byte) error {
+		if !bytes.Equal(got, rt.payload) {
+			return fmt.Errorf("echo: got %q", got)
+		}
+		return nil
+	}
+	ops := []struct {
+		name string
+		op   func() error
+	}{
+		{"raw", request(rtEchoSubject, isEcho)},
+		{"verify", request(contracts.SubjectKeysVerify, rtCheckValid)},
+		{"verify-8-keys", verifyOf(func() []byte { return rt.many[rt.next.Add(1)%uint64(len(rt.many))] })},
+		{"verify-idem", verifyOf(func() []byte {
+			return fmt.Appendf(nil, `{"key":%q,"idempotencyKey":"job_%d"}`, rt.key, rt.next.Add(1))
 		})},
+		{"cas", rt.cas},
+		{"micro", request(rtMicroSubject, isEcho)},
+		{"micro+emit", request(rtMicroEmitSubject, isEcho)},
+		{"echo+cas", request(rtEchoWriteSubject, isEcho)},
 	}
 	for _, o := range ops {
 		b.Run(o.name, func(b *testing.B) {
@@ -254,6 +271,24 @@ func startRoundTrip(b *testing.B) *roundTrip {
 	})
 	require.NoError(b, err)
 	require.NoError(b, echoConn.Flush())
+
+	microConn := connect("micro")
+	ms, err := micro.AddService(microConn, micro.Config{Name: "benchmicro", Version: "0.0.1", QueueGroup: "benchmicro"})
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = ms.Stop() })
+	require.NoError(b, ms.AddEndpoint("echo", micro.HandlerFunc(func(r micro.Request) { _ = r.Respond(r.Data()) }), micro.WithEndpointSubject(rtMicroSubject)))
+	em, err := emit.New(emit.Config{Conn: microConn})
+	require.NoError(b, err)
+	evBody, err := json.Marshal(contracts.VerificationEvent{EventID: "ver_0123456789abcdef0123456789abcdef", Time: time.Now().UnixMilli(),
+		KeyID: "key_0123456789abcdef", APIID: "api_bench", OwnerID: "", Outcome: contracts.VerifyValid, Cost: 1, CreditsRemaining: 1 << 50, LatencyUs: 100})
+	require.NoError(b, err)
+	require.NoError(b, ms.AddEndpoint("emit", micro.HandlerFunc(func(r micro.Request) {
+		h := nats.Header{}
+		h.Set(contracts.HeaderMsgID, keys.NewID("ver"))
+		_ = em.Emit(contracts.SubjectEventsVerification, evBody, h)
+		_ = r.Respond(r.Data())
+	}), micro.WithEndpointSubject(rtMicroEmitSubject)))
+	require.NoError(b, microConn.Flush())
 
 	lots := int64(1 << 50)
 	newKey := func() (string, []byte) {

@@ -2,13 +2,12 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/keyservice/internal/limits"
 )
 
@@ -16,8 +15,8 @@ import (
 // while one group's compare-and-set is in flight, the verifications that
 // arrive for the same Doc queue up, and the next group decides them all, in
 // arrival order, against the Doc as the last group left it, and writes the
-// result with one compare-and-set (their idempotency records in the same
-// atomic batch). Sixty-four concurrent verifications of one key therefore
+// result with one compare-and-set (their idempotency records inside the
+// Doc: see pending.go). Sixty-four concurrent verifications of one key therefore
 // cost a few writes, not sixty-four rounds of conflicting ones, and the
 // decisions are exactly those one-at-a-time verifications would reach.
 //
@@ -99,10 +98,9 @@ func (s *Store) decideGroup(home string, group []*ask) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
 	res := make([]askResult, len(group))
-	// seen holds the idempotency records read so far, by entry key; none
-	// is read until a commit fails, since almost none exist.
-	seen := map[string]entry{}
 	var alone []int
+	var copyAfter map[string]Seen
+	var copyAt int64
 	err := func() error {
 		cur, fromCache := s.docs.get(home)
 		if s.observeGroup != nil {
@@ -126,52 +124,35 @@ func (s *Store) decideGroup(home string, group []*ask) {
 				cur = cached[Doc]{v: doc, rev: e.rev, at: time.Now()}
 				s.docs.fill(home, doc, e.rev, m)
 			}
-			work := cur.v.clone()
-			var ws []write
-			var spent bool
-			var err error
-			ws, spent, alone, err = decideAll(home, group, &work, seen, res)
+			// The idempotency records are read after the Doc they are
+			// decided with: see pending.go.
+			seen, err := s.readSeen(ctx, group)
 			if err != nil {
 				return err
 			}
-			// A denial of a retried verification must replay the first
-			// answer, which only its idempotency record knows: read them.
-			if unread := deniedUnread(group, res, seen); len(unread) > 0 {
-				if err := s.readSeen(ctx, unread, seen); err != nil {
-					return err
-				}
-				work = cur.v.clone()
-				if ws, spent, alone, err = decideAll(home, group, &work, seen, res); err != nil {
-					return err
-				}
+			work := cur.v.clone()
+			var added map[string]Seen
+			added, alone, err = decideAll(home, group, &work, seen, res)
+			if err != nil {
+				return err
 			}
-			if !spent {
+			if added == nil {
 				if fromCache && time.Since(cur.at) > stateFresh {
 					fromCache = false
 					continue
 				}
 				return nil
 			}
-			b, err := work.encode(latest(group))
+			now := latest(group)
+			dropped, stale := s.copies.tidy(&work, now)
+			b, err := work.encode(now)
 			if err != nil {
 				return err
 			}
-			ws = append(ws, write{key: home, value: b, rev: cur.rev, cached: true})
 			m := s.docs.mark()
-			seq, err := s.state.commitSeq(ctx, ws...)
+			seq, err := s.state.commitSeq(ctx, write{key: home, value: b, rev: cur.rev, cached: true})
 			if errors.Is(err, errRevision) {
 				fromCache = false
-				// The records this commit expected may be what changed (a
-				// refund cancelled one, another replica wrote one): read
-				// them again, with those never read.
-				for _, w := range ws {
-					if w.key != home {
-						delete(seen, w.key)
-					}
-				}
-				if err := s.readSeen(ctx, group, seen); err != nil {
-					return err
-				}
 				continue
 			}
 			if err != nil {
@@ -179,6 +160,11 @@ func (s *Store) decideGroup(home string, group []*ask) {
 				return err
 			}
 			s.docs.fill(home, work, seq, m)
+			s.copies.forget(dropped)
+			for pk, r := range stale {
+				added[pk] = r
+			}
+			copyAfter, copyAt = added, now
 			return nil
 		}
 		return fmt.Errorf("verify in %s: %w", home, ErrContention)
@@ -198,6 +184,7 @@ func (s *Store) decideGroup(home string, group []*ask) {
 			a.done <- res[i]
 		}
 	}
+	s.copyPending(copyAfter, copyAt)
 	for _, i := range alone {
 		v, err := s.verifyAlone(ctx, group[i])
 		group[i].done <- askResult{v: v, err: err}
@@ -205,10 +192,11 @@ func (s *Store) decideGroup(home string, group []*ask) {
 }
 
 // decideAll decides every ask of group in order against work, the Doc at
-// home, changing work as each spends, and fills res. It returns the
-// idempotency records to write with work (none when nothing was spent) and
-// the asks whose budget is not in work; spent says whether work changed.
-func decideAll(home string, group []*ask, work *Doc, seen map[string]entry, res []askResult) (ws []write, spent bool, alone []int, err error) {
+// home, changing work as each spends, and fills res; seen holds the
+// entries of the asks' idempotency records. It returns the idempotency
+// records it added to work's pending ones (non-nil, if empty, whenever
+// work changed) and the asks whose budget is not in work.
+func decideAll(home string, group []*ask, work *Doc, seen map[string]entry, res []askResult) (added map[string]Seen, alone []int, err error) {
 	// wrote maps an idempotency record written in this group to its ask.
 	wrote := map[string]int{}
 	for i, a := range group {
@@ -236,13 +224,17 @@ func decideAll(home string, group []*ask, work *Doc, seen map[string]entry, res 
 				replay(res[j].v.Outcome, res[j].v.DecidedAt)
 				continue
 			}
-			out, at, ok, err := replayOf(seen[pk], a.now)
+			r, found, err := findSeen(seen[pk], work, pk)
+			if err == nil {
+				var out limits.Outcome
+				var at int64
+				if out, at, found, err = replayOf(r, found, a.now); err == nil && found {
+					replay(out, at)
+					continue
+				}
+			}
 			if err != nil {
 				res[i] = askResult{err: err}
-				continue
-			}
-			if ok {
-				replay(out, at)
 				continue
 			}
 		}
@@ -257,61 +249,52 @@ func decideAll(home string, group []*ask, work *Doc, seen map[string]entry, res 
 		if !out.Changed {
 			continue
 		}
-		spent = true
+		if added == nil {
+			added = map[string]Seen{}
+		}
 		work.Keys[sid] = KeyState{Budget: key, LastUsedAt: a.now}
 		if ident != nil {
 			work.Identity = identNext
 		}
 		if pk != "" {
-			rb, err := json.Marshal(seenOf(home, sid, a.requestID, a.now, in.Cost, out))
-			if err != nil {
-				return nil, false, nil, err
-			}
-			// Written only if still as read (absent, unless read after a
-			// failed commit): of two replicas given one idempotency key,
-			// one commits and the other re-reads and replays.
-			ws = append(ws, write{key: pk, value: rb, rev: seen[pk].rev, ttl: keepSeen, cached: true})
+			r := seenOf(home, sid, a.requestID, a.now, in.Cost, out)
+			work.addPending(pk, r)
+			added[pk] = r
 			wrote[pk] = i
 		}
 	}
-	return ws, spent, alone, nil
+	return added, alone, nil
 }
 
 // readSeen reads the idempotency record of every ask of group that has an
-// idempotency key and whose record was not read yet.
-func (s *Store) readSeen(ctx context.Context, group []*ask, seen map[string]entry) error {
+// idempotency key, all at once.
+func (s *Store) readSeen(ctx context.Context, group []*ask) (map[string]entry, error) {
+	var pks []string
 	for _, a := range group {
-		if a.requestID == "" {
-			continue
-		}
-		pk := idempotencyKey(a.rec.State(), a.requestID)
-		if _, ok := seen[pk]; ok {
-			continue
-		}
-		e, err := s.state.get(ctx, pk)
-		if err != nil {
-			return err
-		}
-		seen[pk] = e
-	}
-	return nil
-}
-
-// deniedUnread returns the asks of group refused with an idempotency key
-// whose record was not read: each may be the retry of a verification that
-// spent, and must then replay VALID rather than be refused.
-func deniedUnread(group []*ask, res []askResult, seen map[string]entry) []*ask {
-	var out []*ask
-	for i, a := range group {
-		code := res[i].v.Outcome.Code
-		if a.requestID == "" || res[i].err != nil || res[i].v.Replayed || code == "" || code == contracts.VerifyValid {
-			continue
-		}
-		if _, ok := seen[idempotencyKey(a.rec.State(), a.requestID)]; !ok {
-			out = append(out, a)
+		if a.requestID != "" {
+			pks = append(pks, idempotencyKey(a.rec.State(), a.requestID))
 		}
 	}
-	return out
+	if len(pks) == 0 {
+		return nil, nil
+	}
+	seen := make(map[string]entry, len(pks))
+	if len(pks) == 1 {
+		e, err := s.state.get(ctx, pks[0])
+		seen[pks[0]] = e
+		return seen, err
+	}
+	es := make([]entry, len(pks))
+	errs := make([]error, len(pks))
+	var wg sync.WaitGroup
+	for i, pk := range pks {
+		wg.Go(func() { es[i], errs[i] = s.state.get(ctx, pk) })
+	}
+	wg.Wait()
+	for i, pk := range pks {
+		seen[pk] = es[i]
+	}
+	return seen, errors.Join(errs...)
 }
 
 // latest is the latest time of the asks of a group.

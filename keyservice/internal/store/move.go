@@ -116,7 +116,7 @@ func (s *Store) dropKeyState(ctx context.Context, home, sid string, now int64) e
 
 // moveKeyState moves the budget of sid from loc to Doc `to` in one atomic
 // batch, applying change to it on the way, and leaves a forwarding mark.
-// The request ids it spent under move along. With to == loc.key it only
+// Its idempotency records still pending in loc's Doc move along. With to == loc.key it only
 // applies change. A lost race is errRevision: the caller locates again.
 func (s *Store) moveKeyState(ctx context.Context, loc located, to, sid string, now int64, change func(*KeyState) error) error {
 	ks := loc.doc.Keys[sid]
@@ -150,6 +150,12 @@ func (s *Store) moveKeyState(ctx context.Context, loc located, to, sid string, n
 	dest.Keys[sid] = ks
 	delete(dest.Moved, sid)
 	delete(from.Keys, sid)
+	for pk, r := range from.Pending {
+		if r.State == sid {
+			dest.addPending(pk, r)
+			delete(from.Pending, pk)
+		}
+	}
 	from.Moved[sid] = Moved{To: to, At: now}
 	fb, err := from.encode(now)
 	if err != nil {

@@ -41,14 +41,15 @@ type Refunded struct {
 //
 // When no idempotency record of req exists, Refund writes one that
 // cancels it (Seen.Cancelled, kept keepSeen like any record), only if
-// still absent. That is what makes a refund of a verification whose
-// answer was lost exact: its commit either landed before (the record
-// exists, and is refunded as above) or lands after, when its
-// compare-and-set on the absent record fails, the group re-reads the
-// record and refuses the verification with ErrCancelled, spending
-// nothing. A late verification gets an error rather than a replay because
-// its caller has given up on it, and any other caller must not be let
-// through for free.
+// still absent, in one atomic batch with the key's Doc rewritten as read.
+// That is what makes a refund of a verification whose answer was lost
+// exact: its commit either landed before (the record exists, in its own
+// entry or still pending in the Doc, and is refunded as above) or lands
+// after, when its compare-and-set on the Doc fails, the group re-reads
+// the Doc and then the record and refuses the verification with
+// ErrCancelled, spending nothing. A late verification gets an error rather
+// than a replay because its caller has given up on it, and any other
+// caller must not be let through for free.
 //
 // Nothing is refunded, without an error, when the key is gone, when the
 // spending verification with req is older than contracts.RefundWindow, was
@@ -91,12 +92,33 @@ func (s *Store) refund(ctx context.Context, rec Record, req string, now int64) (
 	sid := rec.State()
 	pk := idempotencyKey(sid, req)
 	for range maxAttempts {
+		loc, err := s.locate(ctx, rec.home(), sid)
+		if errors.Is(err, errNoState) {
+			// Nothing can charge a budget that is gone.
+			return Refunded{Record: rec}, nil
+		}
+		if err != nil {
+			return Refunded{}, err
+		}
+		// Read after the Doc, as a verification does (pending.go).
 		e, err := s.state.get(ctx, pk)
 		if err != nil {
 			return Refunded{}, err
 		}
-		if !e.live {
-			err := s.cancel(ctx, pk, e.rev, sid, req, now)
+		seen, found, err := findSeen(e, &loc.doc, pk)
+		if err != nil {
+			return Refunded{}, err
+		}
+		doc := loc.doc.clone()
+		delete(doc.Pending, pk)
+		db, err := doc.encode(now)
+		if err != nil {
+			return Refunded{}, err
+		}
+		if !found {
+			// The Doc is rewritten as it is: a verification committing
+			// the idempotency key meanwhile changes it, and this loses.
+			err := s.cancel(ctx, write{key: loc.key, value: db, rev: loc.rev}, pk, e.rev, sid, req, now)
 			if errors.Is(err, errRevision) {
 				continue // a verification committed meanwhile: refund it
 			}
@@ -105,18 +127,9 @@ func (s *Store) refund(ctx context.Context, rec Record, req string, now int64) (
 			}
 			return Refunded{Cancelled: true, Record: rec}, nil
 		}
-		seen, ok, err := refundable(e, now)
-		if err != nil || !ok {
-			return Refunded{Record: rec}, err
-		}
-		loc, err := s.locate(ctx, rec.home(), sid)
-		if errors.Is(err, errNoState) {
+		if !refundable(seen, now) {
 			return Refunded{Record: rec}, nil
 		}
-		if err != nil {
-			return Refunded{}, err
-		}
-		doc := loc.doc.clone()
 		ks := doc.Keys[sid]
 		if seen.Credits != nil {
 			ks.Budget = giveBack(ks.Budget, *seen.Cost, seen.At, now)
@@ -126,8 +139,7 @@ func (s *Store) refund(ctx context.Context, rec Record, req string, now int64) (
 			b := giveBack(*doc.Identity, *seen.Cost, seen.At, now)
 			doc.Identity = &b
 		}
-		db, err := doc.encode(now)
-		if err != nil {
+		if db, err = doc.encode(now); err != nil {
 			return Refunded{}, err
 		}
 		seen.Refunded = now
@@ -136,6 +148,8 @@ func (s *Store) refund(ctx context.Context, rec Record, req string, now int64) (
 			return Refunded{}, fmt.Errorf("encode idempotency record: %w", err)
 		}
 		// The record keeps its expiry: it is due keepSeen after the charge.
+		// One still pending in the Doc moves to its entry here, which a
+		// copy of it racing this write can no longer overwrite.
 		ttl := max(keepSeen-time.Duration(now-seen.At)*time.Millisecond, time.Second)
 		err = s.state.commit(ctx, write{key: loc.key, value: db, rev: loc.rev}, write{key: pk, value: sb, rev: e.rev, ttl: ttl})
 		if errors.Is(err, errRevision) {
@@ -150,13 +164,14 @@ func (s *Store) refund(ctx context.Context, rec Record, req string, now int64) (
 }
 
 // cancel writes the idempotency record pk of req on state sid as
-// cancelled, if it is still at revision rev (absent).
-func (s *Store) cancel(ctx context.Context, pk string, rev uint64, sid, req string, now int64) error {
+// cancelled, if it is still at revision rev (absent), together with doc,
+// the Doc holding the budget, as it was read.
+func (s *Store) cancel(ctx context.Context, doc write, pk string, rev uint64, sid, req string, now int64) error {
 	b, err := json.Marshal(Seen{State: sid, Request: requestKey(req), At: now, Cancelled: now})
 	if err != nil {
 		return fmt.Errorf("encode idempotency record: %w", err)
 	}
-	return s.state.commit(ctx, write{key: pk, value: b, rev: rev, ttl: keepSeen})
+	return s.state.commit(ctx, doc, write{key: pk, value: b, rev: rev, ttl: keepSeen})
 }
 
 // refundKey returns the record of key keyID, or, for an old key rerolled
@@ -171,18 +186,10 @@ func (s *Store) refundKey(ctx context.Context, keyID string) (Record, error) {
 	return rec, err
 }
 
-// refundable reads an idempotency record for a refund at now: ok when it
-// charged something that can still be given back.
-func refundable(e entry, now int64) (Seen, bool, error) {
-	if !e.live {
-		return Seen{}, false, nil
-	}
-	var seen Seen
-	if err := json.Unmarshal(e.value, &seen); err != nil {
-		return Seen{}, false, fmt.Errorf("%w: idempotency record: %v", ErrCorrupt, err)
-	}
-	ok := seen.Refunded == 0 && seen.Cancelled == 0 && seen.Cost != nil && now-seen.At < contracts.RefundWindow.Milliseconds()
-	return seen, ok, nil
+// refundable says whether an idempotency record charged something that
+// can still be given back at now.
+func refundable(seen Seen, now int64) bool {
+	return seen.Refunded == 0 && seen.Cancelled == 0 && seen.Cost != nil && now-seen.At < contracts.RefundWindow.Milliseconds()
 }
 
 // giveBack returns b, refills due at now applied, with cost credits

@@ -38,6 +38,10 @@ type Doc struct {
 	Keys map[string]KeyState `json:"keys,omitempty"`
 	// Moved forwards a state id whose budget moved to another Doc.
 	Moved map[string]Moved `json:"moved,omitempty"`
+	// Pending holds idempotency records committed with this Doc, by their
+	// entry key ("p.<tag>"), until they are also in those entries of their
+	// own: see pending.go.
+	Pending map[string]Seen `json:"pending,omitempty"`
 }
 
 // KeyState is one key's budget and last use.
@@ -163,12 +167,17 @@ func seenOf(doc, sid, req string, now, cost int64, out limits.Outcome) Seen {
 	return s
 }
 
-// encode tidies d before it is written: forgets forwarding marks past
-// their time.
+// encode tidies d before it is written: forgets forwarding marks and
+// pending idempotency records past their time.
 func (d Doc) encode(now int64) ([]byte, error) {
 	for sid, m := range d.Moved {
 		if now-m.At >= movedKeep.Milliseconds() {
 			delete(d.Moved, sid)
+		}
+	}
+	for pk, r := range d.Pending {
+		if now-r.At >= keepSeen.Milliseconds() {
+			delete(d.Pending, pk)
 		}
 	}
 	b, err := json.Marshal(d)
@@ -188,6 +197,10 @@ func (d Doc) clone() Doc {
 	c.Moved = make(map[string]Moved, len(d.Moved))
 	for k, v := range d.Moved {
 		c.Moved[k] = v
+	}
+	c.Pending = make(map[string]Seen, len(d.Pending))
+	for k, v := range d.Pending {
+		c.Pending[k] = v
 	}
 	return c
 }

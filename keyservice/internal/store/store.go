@@ -23,7 +23,8 @@
 //
 // One verification changes one Doc, with one compare-and-set: the key's
 // credits, windows and last use, its identity's credits and windows, and the
-// request id remembered for idempotency all live in that Doc. That is why a
+// verification's idempotency record (until it is copied to its own p.
+// entry: pending.go) all live in that Doc. That is why a
 // key linked to an identity keeps its budget inside the identity's Doc: the
 // shared limits and credits and the key's own are spent together or not at
 // all, exactly, across any number of replicas. A Doc of an identity with
@@ -110,6 +111,10 @@ type Store struct {
 	// observeGroup, when set, is told each group's size and whether it
 	// started from the cached Doc; see WithGroupObserver.
 	observeGroup func(size int, cached bool)
+	// copies tracks the idempotency records being copied out of Docs
+	// (pending.go); noCopies stops copying them.
+	copies   copies
+	noCopies bool
 }
 
 // Open creates the buckets if needed, enables atomic batches on both and
@@ -141,6 +146,7 @@ func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Store, 
 		docs:         newCache[Doc](cacheEntries, cacheMaxAge),
 		groups:       make(map[string][]*ask),
 		observeGroup: o.observeGroup,
+		noCopies:     o.noCopies,
 	}
 	keys.touched = s.keysTouched
 	state.touched = s.docs.forget
@@ -156,6 +162,9 @@ type Option func(*options)
 type options struct {
 	replicas     int
 	observeGroup func(size int, cached bool)
+	// noCopies leaves idempotency records pending in their Docs, as a
+	// replica that dies before copying them would (tests only).
+	noCopies bool
 }
 
 // WithReplicas sets the least JetStream replicas of the buckets: Open

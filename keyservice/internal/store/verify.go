@@ -107,7 +107,11 @@ func (s *Store) verifyAlone(ctx context.Context, a *ask) (Verification, error) {
 			if idem, err = s.state.get(ctx, idempotencyKey(sid, requestID)); err != nil {
 				return Verification{}, err
 			}
-			if out, at, ok, err := replayOf(idem, now); err != nil || ok {
+			seen, found, err := findSeen(idem, &loc.doc, idempotencyKey(sid, requestID))
+			if err != nil {
+				return Verification{}, err
+			}
+			if out, at, ok, err := replayOf(seen, found, now); err != nil || ok {
 				return Verification{Record: rec, Identity: ident, IdentityBudget: identBudget, Outcome: out, Replayed: ok, DecidedAt: at}, err
 			}
 		}
@@ -151,17 +155,14 @@ func (s *Store) verifyAlone(ctx context.Context, a *ask) (Verification, error) {
 	return Verification{}, fmt.Errorf("verify %s: %w", rec.KeyID, ErrContention)
 }
 
-// replayOf reads an idempotency record: the outcome it remembers, and
-// whether it is still within SeenWindow at now (the record's own time
-// decides, by the service's clock; the TTL only clears it away later). A
-// record a refund cancelled is ErrCancelled.
-func replayOf(e entry, now int64) (limits.Outcome, int64, bool, error) {
-	if !e.live {
+// replayOf reads an idempotency record found (or not) for a verification
+// at now: the outcome it remembers, and whether it is still within
+// SeenWindow (the record's own time decides, by the service's clock; the
+// TTL only clears it away later). A record a refund cancelled is
+// ErrCancelled.
+func replayOf(seen Seen, found bool, now int64) (limits.Outcome, int64, bool, error) {
+	if !found {
 		return limits.Outcome{}, 0, false, nil
-	}
-	var seen Seen
-	if err := json.Unmarshal(e.value, &seen); err != nil {
-		return limits.Outcome{}, 0, false, fmt.Errorf("%w: idempotency record: %v", ErrCorrupt, err)
 	}
 	if seen.Cancelled != 0 {
 		// For as long as the record lives, not only SeenWindow: the
