@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/keyservice/internal/limits"
 )
 
@@ -124,17 +125,25 @@ func (s *Store) decideGroup(home string, group []*ask) {
 				cur = cached[Doc]{v: doc, rev: e.rev, at: time.Now()}
 				s.docs.fill(home, doc, e.rev, m)
 			}
-			// The idempotency records are read after the Doc they are
-			// decided with: see pending.go.
-			seen, err := s.readSeen(ctx, group)
+			work := cur.v.clone()
+			var added map[string]Seen
+			var unread bool
+			var err error
+			added, alone, unread, err = decideAll(home, group, &work, nil, res)
 			if err != nil {
 				return err
 			}
-			work := cur.v.clone()
-			var added map[string]Seen
-			added, alone, err = decideAll(home, group, &work, seen, res)
-			if err != nil {
-				return err
+			if unread {
+				// The idempotency records are read after the Doc they are
+				// decided with: see pending.go.
+				seen, err := s.readSeen(ctx, group)
+				if err != nil {
+					return err
+				}
+				work = cur.v.clone()
+				if added, alone, _, err = decideAll(home, group, &work, seen, res); err != nil {
+					return err
+				}
 			}
 			if added == nil {
 				if fromCache && time.Since(cur.at) > stateFresh {
@@ -193,10 +202,16 @@ func (s *Store) decideGroup(home string, group []*ask) {
 
 // decideAll decides every ask of group in order against work, the Doc at
 // home, changing work as each spends, and fills res; seen holds the
-// entries of the asks' idempotency records. It returns the idempotency
-// records it added to work's pending ones (non-nil, if empty, whenever
-// work changed) and the asks whose budget is not in work.
-func decideAll(home string, group []*ask, work *Doc, seen map[string]entry, res []askResult) (added map[string]Seen, alone []int, err error) {
+// entries of the asks' idempotency records, nil when none was read. It
+// returns the idempotency records it added to work's pending ones (non-nil,
+// if empty, whenever work changed) and the asks whose budget is not in
+// work. unread says that the decision needs records not read: an ask with
+// an idempotency key whose record is not pending in work was decided
+// without reading its entry, and it spends (its entry may record that it
+// spent already) or is refused (its entry may record that it was admitted,
+// or cancelled). One admitted without spending is answered as it is; so is
+// one whose record is pending in work, which is the latest of its key.
+func decideAll(home string, group []*ask, work *Doc, seen map[string]entry, res []askResult) (added map[string]Seen, alone []int, unread bool, err error) {
 	// wrote maps an idempotency record written in this group to its ask.
 	wrote := map[string]int{}
 	for i, a := range group {
@@ -218,6 +233,8 @@ func decideAll(home string, group []*ask, work *Doc, seen map[string]entry, res 
 			res[i] = askResult{v: Verification{Record: a.rec, Identity: ident, IdentityBudget: identBudget, Outcome: out, Replayed: true, DecidedAt: at}}
 		}
 		pk := ""
+		// unknown: the ask's record was neither found pending nor read.
+		unknown := false
 		if a.requestID != "" {
 			pk = idempotencyKey(sid, a.requestID)
 			if j, dup := wrote[pk]; dup {
@@ -225,6 +242,7 @@ func decideAll(home string, group []*ask, work *Doc, seen map[string]entry, res 
 				continue
 			}
 			r, found, err := findSeen(seen[pk], work, pk)
+			unknown = !found && seen == nil
 			if err == nil {
 				var out limits.Outcome
 				var at int64
@@ -246,6 +264,7 @@ func decideAll(home string, group []*ask, work *Doc, seen map[string]entry, res 
 		in.Now = a.now
 		out, key, identNext := limits.Decide(in, ks.Budget, identBudget)
 		res[i] = askResult{v: Verification{Record: a.rec, Identity: ident, IdentityBudget: identNext, Outcome: out, DecidedAt: a.now}}
+		unread = unread || (unknown && (out.Changed || out.Code != contracts.VerifyValid))
 		if !out.Changed {
 			continue
 		}
@@ -263,7 +282,7 @@ func decideAll(home string, group []*ask, work *Doc, seen map[string]entry, res 
 			wrote[pk] = i
 		}
 	}
-	return added, alone, nil
+	return added, alone, unread, nil
 }
 
 // readSeen reads the idempotency record of every ask of group that has an
