@@ -81,6 +81,10 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 		log.Warn("stop service", "err", err)
 	}
 	svc.Wait()
+	// Idempotency records still being copied out of their Docs finish
+	// (each within its own timeout); one cut short is copied later by
+	// whichever replica writes its Doc next.
+	st.WaitCopies()
 	if err := st.Close(); err != nil {
 		log.Warn("stop watching keys", "err", err)
 	}
