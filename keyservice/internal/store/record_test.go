@@ -30,6 +30,9 @@ func TestDecode(t *testing.T) {
 		{"doc with negative key credits", decDoc, `{"keys":{"key_1":{"credits":-1}}}`, true},
 		{"doc with negative identity credits", decDoc, `{"identity":{"credits":-1}}`, true},
 		{"doc with negative count", decDoc, `{"keys":{"k":{"windows":{"r":{"start":1,"count":-2}}}}}`, true},
+		{"doc with a pending record", decDoc, `{"keys":{"k":{}},"pending":{"p.` + strings.Repeat("0f", 16) + `":{"s":"k","r":"j","t":1}}}`, false},
+		{"doc with a pending record under a wildcard", decDoc, `{"pending":{"p.>":{"s":"k","r":"j","t":1}}}`, true},
+		{"doc with a pending record under another entry", decDoc, `{"pending":{"k.` + strings.Repeat("0f", 16) + `":{"t":1}}}`, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,9 +60,11 @@ func FuzzDecodeRecord(f *testing.F) {
 	})
 }
 
-// FuzzDecodeDoc checks that no stored state decodes to negative credits.
+// FuzzDecodeDoc checks that no stored state decodes to negative credits,
+// or to a pending idempotency record under anything but a record's key.
 func FuzzDecodeDoc(f *testing.F) {
 	f.Add([]byte(`{"identity":{"credits":3},"keys":{"k":{"credits":3,"windows":{"r":{"start":1,"count":2}}}}}`))
+	f.Add([]byte(`{"keys":{"k":{}},"pending":{"p.0123456789abcdef0123456789abcdef":{"s":"k","r":"j","t":1,"c":1}}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := DecodeDoc(b)
 		if err != nil {
@@ -71,6 +76,11 @@ func FuzzDecodeDoc(f *testing.F) {
 		for _, ks := range d.Keys {
 			if ks.Credits != nil && *ks.Credits < 0 {
 				t.Fatal("negative credits decoded")
+			}
+		}
+		for pk := range d.Pending {
+			if pk != "p."+strings.ToLower(pk[2:]) || len(pk) != 34 || strings.ContainsAny(pk[2:], ".*> ") {
+				t.Fatalf("pending record under %q decoded", pk)
 			}
 		}
 	})

@@ -136,7 +136,28 @@ func DecodeDoc(b []byte) (Doc, error) {
 			return Doc{}, err
 		}
 	}
+	for pk := range d.Pending {
+		if !validRecordKey(pk) {
+			return Doc{}, fmt.Errorf("%w: pending idempotency record under %q", ErrCorrupt, pk)
+		}
+	}
 	return d, nil
+}
+
+// validRecordKey reports whether pk can name an idempotency record: "p."
+// and 32 lowercase hex digits, as idempotencyKey makes, so a corrupt Doc
+// never has a copy written to another entry or a wildcard subject.
+func validRecordKey(pk string) bool {
+	if len(pk) != 34 || pk[:2] != "p." {
+		return false
+	}
+	for i := 2; i < len(pk); i++ {
+		c := pk[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // idempotencyKey is the state-bucket entry remembering a verification made
