@@ -30,8 +30,8 @@ import (
 // replica keeps refusing a key whose credits another replica topped up, and
 // makes a denial under load cost no storage at all.
 const (
-	// maxGroup bounds the verifications one group decides; it stays far
-	// under JetStream's limit on messages in an atomic batch (1000).
+	// maxGroup bounds the verifications one group decides, and so the
+	// idempotency records one write adds to a Doc.
 	maxGroup = 128
 	// stateFresh is how old a cached Doc may be to answer a group that
 	// writes nothing.

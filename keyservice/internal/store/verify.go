@@ -38,8 +38,9 @@ type Verification struct {
 // key's budget (and its identity's), retrying on conflict. Every replica
 // and every concurrent caller therefore agrees: no more is admitted than
 // the limits and credits allow. A spending verification with an idempotency
-// key (requestID here) is remembered in its own entry, committed in the same
-// atomic batch as the spend and kept for keepSeen, so the same idempotency
+// key (requestID here) is remembered in an idempotency record, committed
+// inside the Doc with the spend and then copied to an entry of its own
+// (pending.go), kept for keepSeen, so the same idempotency
 // key within SeenWindow gets the same answer without spending again,
 // however many verifications come in between, and Refund can give the
 // charge back. An unknown key is ErrNotFound.
