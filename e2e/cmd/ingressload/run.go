@@ -25,6 +25,8 @@ type options struct {
 	clients    int
 	requests   int
 	warmup     int
+	// credits are the key's credits; 0 means none.
+	credits int64
 	// flood
 	floodClients int
 	floodBytes   int
@@ -58,6 +60,7 @@ func parse(args []string) (options, error) {
 	fs.IntVar(&o.slots, "slots", 0, "the worker's OCR_WORKER_CONCURRENCY; 0 is as many as -clients, so no job waits for a slot")
 	fs.IntVar(&o.clients, "clients", 4, "overhead: concurrent clients (with -slots below it, a second run uses -slots clients, so no request queues behind another)")
 	fs.IntVar(&o.requests, "requests", 200, "overhead: requests per run")
+	fs.Int64Var(&o.credits, "credits", 1_000_000_000, "the API key's credits, spent one per request as a user's are; 0 makes a key without credits, whose verification writes nothing")
 	fs.IntVar(&o.warmup, "warmup", 10, "overhead: requests before the first run, not counted")
 	fs.IntVar(&o.floodClients, "flood-clients", 32, "flood: concurrent clients")
 	fs.IntVar(&o.floodBytes, "flood-bytes", 20_000_000, "flood: bytes of each uploaded file")
@@ -123,7 +126,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer s.stop()
-	key, err := s.createKey(ctx)
+	key, err := s.createKey(ctx, o.credits)
 	if err != nil {
 		return err
 	}

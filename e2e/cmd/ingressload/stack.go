@@ -221,10 +221,13 @@ func (s *stack) exited() error {
 	return nil
 }
 
-// createKey makes an API key without credits or rate limits, through the
-// ingress's Unkey v2 API.
-func (s *stack) createKey(ctx context.Context) (string, error) {
+// createKey makes an API key with credits (none when 0) and no rate
+// limits, through the ingress's Unkey v2 API.
+func (s *stack) createKey(ctx context.Context, credits int64) (string, error) {
 	body := `{"apiId":"api_ocr","prefix":"load","name":"ingressload"}`
+	if credits > 0 {
+		body = fmt.Sprintf(`{"apiId":"api_ocr","prefix":"load","name":"ingressload","credits":{"remaining":%d}}`, credits)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/v2/keys.createKey", bytes.NewBufferString(body))
 	if err != nil {
 		return "", err
