@@ -80,6 +80,20 @@ func (f *pendingFixture) lastSeq(t *testing.T) uint64 {
 	return info.State.LastSeq
 }
 
+// spentAt is when startSpent's verification was made.
+const spentAt = int64(1_000_000)
+
+// startSpent starts a pendingFixture with a key of 10 credits, one of them
+// spent through a (so left pending in the Doc) with idempotency key job_1.
+func startSpent(t *testing.T) (*pendingFixture, string, string) {
+	t.Helper()
+	f := startPending(t)
+	hash, sid := f.key(t, 10)
+	_, err := f.a.Verify(context.Background(), hash, "job_1", spentAt, spendOne)
+	require.NoError(t, err)
+	return f, hash, sid
+}
+
 func spendOne(Record, *Identity) (limits.Input, error) {
 	return limits.Input{Enabled: true, Permitted: true, Cost: 1}, nil
 }
@@ -161,13 +175,9 @@ func TestPendingRecords(t *testing.T) {
 // an idempotency key nothing charged cancels it, and a verification with
 // it is then refused.
 func TestPendingRecordRefund(t *testing.T) {
-	f := startPending(t)
+	f, hash, sid := startSpent(t)
 	ctx := context.Background()
-	hash, sid := f.key(t, 10)
-	const t0 = int64(1_000_000)
-
-	_, err := f.a.Verify(ctx, hash, "job_1", t0, spendOne)
-	require.NoError(t, err)
+	const t0 = spentAt
 	pending := f.doc(t, sid).Pending[idempotencyKey(sid, "job_1")]
 
 	r, err := f.b.Refund(ctx, "key_p", "job_1", t0+5)
@@ -203,15 +213,11 @@ func TestPendingRecordRefund(t *testing.T) {
 // Doc moves with its budget when the key is linked to an identity, so the
 // verification it records still replays, and is refunded, from there.
 func TestPendingRecordMoves(t *testing.T) {
-	f := startPending(t)
+	f, hash, sid := startSpent(t)
 	ctx := context.Background()
-	hash, sid := f.key(t, 10)
-	const t0 = int64(1_000_000)
-
-	_, err := f.a.Verify(ctx, hash, "job_1", t0, spendOne)
-	require.NoError(t, err)
+	const t0 = spentAt
 	require.NoError(t, f.a.CreateIdentity(ctx, Identity{ID: "id_p", ExternalID: "owner"}, limits.Budget{}, t0))
-	_, err = f.a.UpdateKey(ctx, "key_p", t0+1, KeyChange{Apply: func(r *Record) { r.ExternalID = "owner" }, Relink: true})
+	_, err := f.a.UpdateKey(ctx, "key_p", t0+1, KeyChange{Apply: func(r *Record) { r.ExternalID = "owner" }, Relink: true})
 	require.NoError(t, err)
 	e, err := f.kv.Get(ctx, "i.id_p")
 	require.NoError(t, err)
