@@ -11,7 +11,7 @@ func TestParseDefaults(t *testing.T) {
 	o, err := parse(nil)
 	require.NoError(t, err)
 	require.Equal(t, options{
-		slots: 4, clients: 4, requests: 200, warmup: 10,
+		slots: 4, clients: 4, requests: 200, warmup: 10, credits: 1_000_000_000,
 		floodClients: 32, floodBytes: 20_000_000, floodFor: 20 * time.Second, floodKey: "valid", floodRoute: "/upload",
 		phases: map[string]bool{"floor": true, "overhead": true, "flood": true},
 	}, o)
@@ -19,7 +19,7 @@ func TestParseDefaults(t *testing.T) {
 
 func TestParse(t *testing.T) {
 	o, err := parse([]string{"-bin", ".bin", "-clients", "2", "-requests", "50", "-phases", "flood",
-		"-ingress-env", "OCR_MAX_CONNS=8", "-ingress-env", "OCR_MAX_IN_FLIGHT=4", "-flood-key", "invalid"})
+		"-ingress-env", "OCR_MAX_CONNS=8", "-ingress-env", "OCR_MAX_IN_FLIGHT=4", "-flood-key", "invalid", "-credits", "0"})
 	require.NoError(t, err)
 	require.Equal(t, ".bin", o.bin)
 	require.Equal(t, 2, o.clients)
@@ -28,6 +28,7 @@ func TestParse(t *testing.T) {
 	require.Equal(t, map[string]bool{"flood": true}, o.phases)
 	require.Equal(t, []string{"OCR_MAX_CONNS=8", "OCR_MAX_IN_FLIGHT=4"}, o.ingressEnv)
 	require.Equal(t, "invalid", o.floodKey)
+	require.Zero(t, o.credits, "a key without credits")
 }
 
 func TestParseErrors(t *testing.T) {
