@@ -246,3 +246,42 @@ func TestEmitBatchesUnderLoad(t *testing.T) {
 	require.Equal(t, "alone", last.Header.Get(jetstream.MsgIDHeader))
 	require.Empty(t, last.Header.Get(contracts.HeaderEventBatch))
 }
+
+// TestEmitPublishesAtMostOncePerInterval: a steady producer whose events
+// come slower than its acks (so no publish is awaiting when the next event
+// arrives) still sends at most one message per minInterval, each a batch
+// of what came meanwhile, and every event is stored once. Without the
+// interval it would send about one message per event.
+func TestEmitPublishesAtMostOncePerInterval(t *testing.T) {
+	nc := connect(t, natstest.StartAt(t, -1, t.TempDir()))
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx := context.Background()
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "EV", Subjects: []string{"ev.>"}, Duplicates: 2 * time.Minute})
+	require.NoError(t, err)
+	e, err := New(Config{Conn: nc})
+	require.NoError(t, err)
+	t.Cleanup(e.Close)
+
+	const events = 400
+	start := time.Now()
+	for i := range events {
+		id := fmt.Sprintf("steady_%d", i)
+		require.NoError(t, e.Emit("ev.a", []byte(id), header(id)))
+		time.Sleep(100 * time.Microsecond)
+	}
+	elapsed := time.Since(start)
+	drainCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	require.Zero(t, e.Drain(drainCtx))
+	got := storedEvents(t, s, events)
+	require.Len(t, got, events)
+	for id, n := range got {
+		require.Equal(t, 1, n, "copies of %s", id)
+	}
+	msgs := testutil.ToFloat64(e.messages)
+	// The last batch may leave up to minInterval after the last Emit.
+	bound := float64((elapsed+minInterval)/minInterval) + 1
+	require.LessOrEqual(t, msgs, bound, "%d events over %v", events, elapsed)
+	t.Logf("%d events over %v in %.0f messages", events, elapsed, msgs)
+}
