@@ -128,6 +128,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 		{"verify-idem", verifyOf(func() []byte {
 			return fmt.Appendf(nil, `{"key":%q,"idempotencyKey":"job_%d"}`, rt.key, rt.next.Add(1))
 		})},
+		{"verify-uncounted", verifyOf(func() []byte { return rt.uncounted })},
 		{"cas", rt.cas},
 		{"micro", request(rtMicroSubject, isEcho)},
 		{"micro+emit", request(rtMicroEmitSubject, isEcho)},
@@ -191,9 +192,11 @@ type roundTrip struct {
 	store   *store.Store
 	key     string
 	payload []byte
-	// many are verify requests for eight more keys like key.
-	many [][]byte
-	next atomic.Uint64
+	// many are verify requests for eight more keys like key; uncounted
+	// one for a key with neither credits nor a rate limit.
+	many      [][]byte
+	uncounted []byte
+	next      atomic.Uint64
 	// casKV, casMu and casRev serve the cas operation.
 	casKV  jetstream.KeyValue
 	casMu  [8]sync.Mutex
@@ -306,6 +309,9 @@ func startRoundTrip(b *testing.B) *roundTrip {
 		_, p := newKey()
 		rt.many = append(rt.many, p)
 	}
+	plain := must[contracts.CreateKeyResponse](b, &fixture{nc: client}, contracts.SubjectKeysCreate, contracts.CreateKeyRequest{APIID: "api_bench"})
+	rt.uncounted, err = json.Marshal(contracts.VerifyKeyRequest{Key: plain.Key})
+	require.NoError(b, err)
 	clientJS, err := jetstream.New(client)
 	require.NoError(b, err)
 	rt.casKV, err = clientJS.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "bench_cas", History: 1, Storage: jetstream.FileStorage})
