@@ -61,7 +61,9 @@ var rtValidPrefix = []byte(`{"valid":true,`)
 // key of its own, as the ingress does for every OCR request (the job id):
 // its record commits inside the Doc and is copied to its own entry after
 // the answer (store's pending.go), and the verification reads that entry
-// first, one direct get. echo+cas is the floor under a verification that
+// first, one direct get. verify-uncounted verifies a key with neither
+// credits nor a rate limit, which writes nothing: the whole verification
+// path without its write. echo+cas is the floor under a verification that
 // must store what it spends before it answers: the echo responder doing
 // one KV compare-and-set (over eight entries, on its own connection, each
 // request on a goroutine of its own) before each reply, and nothing else:
