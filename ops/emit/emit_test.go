@@ -171,21 +171,28 @@ func storedEvents(t *testing.T, s jetstream.Stream, want int) map[string]int {
 	return got
 }
 
+// startEV starts a server with stream EV (subjects ev.>, a 2-minute
+// duplicate window) and an Emitter on it.
+func startEV(t *testing.T) (*Emitter, jetstream.Stream) {
+	t.Helper()
+	nc := connect(t, natstest.StartAt(t, -1, t.TempDir()))
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	s, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "EV", Subjects: []string{"ev.>"}, Duplicates: 2 * time.Minute})
+	require.NoError(t, err)
+	e, err := New(Config{Conn: nc, Registerer: prometheus.NewRegistry(), Namespace: "test"})
+	require.NoError(t, err)
+	t.Cleanup(e.Close)
+	return e, s
+}
+
 // TestEmitBatchesUnderLoad: events emitted faster than acks return go out
 // as batches (far fewer messages than events, none over the limits), each
 // stored once; an event emitted alone, on a quiet emitter, goes out as
 // itself, under its own id and without the batch header.
 func TestEmitBatchesUnderLoad(t *testing.T) {
-	nc := connect(t, natstest.StartAt(t, -1, t.TempDir()))
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	e, s := startEV(t)
 	ctx := context.Background()
-	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "EV", Subjects: []string{"ev.>"}, Duplicates: 2 * time.Minute})
-	require.NoError(t, err)
-	reg := prometheus.NewRegistry()
-	e, err := New(Config{Conn: nc, Registerer: reg, Namespace: "test"})
-	require.NoError(t, err)
-	t.Cleanup(e.Close)
 
 	const emitters, each = 8, 2000
 	var wg sync.WaitGroup
@@ -253,15 +260,8 @@ func TestEmitBatchesUnderLoad(t *testing.T) {
 // of what came meanwhile, and every event is stored once. Without the
 // interval it would send about one message per event.
 func TestEmitPublishesAtMostOncePerInterval(t *testing.T) {
-	nc := connect(t, natstest.StartAt(t, -1, t.TempDir()))
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	e, s := startEV(t)
 	ctx := context.Background()
-	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "EV", Subjects: []string{"ev.>"}, Duplicates: 2 * time.Minute})
-	require.NoError(t, err)
-	e, err := New(Config{Conn: nc})
-	require.NoError(t, err)
-	t.Cleanup(e.Close)
 
 	const events = 400
 	start := time.Now()
