@@ -55,7 +55,7 @@
 //     the ack alone is not enough: acks on loopback come back in about
 //     100 µs, so 15,000 verifications a second went out in batches of 2 or
 //     3 (measured: BenchmarkRoundTrip/micro+emit in keyservice, 41 CPU-µs
-//     per request with the ack alone, 23.5 with the interval). A batch is
+//     per request with the ack alone, 23-28 with the interval). A batch is
 //     retried whole, under its own Nats-Msg-Id; each event keeps its
 //     eventId in the body, which is what analytics deduplicates by.
 //
