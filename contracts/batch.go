@@ -17,8 +17,9 @@ import (
 // consumer a delivery and an acknowledgement whatever its size, and at
 // verification rates those costs, not the events' bytes, bound both the
 // keyservice and analytics. Producers batch only what accumulates while
-// their previous publish awaits its ack (package ops/emit), so a quiet
-// producer still sends each event alone, without the header, as before.
+// their previous publish awaits its ack or went out less than a
+// millisecond ago (package ops/emit), so a quiet producer still sends each
+// event alone, without the header, as before.
 // Consumers accept both forms.
 //
 // Each event keeps its own eventId: a batch's Nats-Msg-Id names the batch

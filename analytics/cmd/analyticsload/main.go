@@ -10,7 +10,8 @@
 //   - insert: -events events (verifications and usage events in turn) are
 //     published to the events stream while analytics is stopped, through
 //     ops/emit as the platform's producers publish them (alone while no
-//     publish awaits its ack, batched otherwise; the stream's message
+//     publish awaits its ack and none went out in the last millisecond,
+//     batched otherwise; the stream's message
 //     count is printed beside the events, so the batch factor shows), then
 //     analytics is started and timed from the moment it answers its
 //     health check until ClickHouse holds every event: the sustained
