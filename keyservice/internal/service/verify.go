@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/ocrstack/ocrstack/contracts"
 	"github.com/ocrstack/ocrstack/keyservice/internal/keys"
+	"github.com/ocrstack/ocrstack/keyservice/internal/limits"
 	"github.com/ocrstack/ocrstack/keyservice/internal/perm"
 	"github.com/ocrstack/ocrstack/keyservice/internal/store"
 )
@@ -33,38 +34,76 @@ type verifyRequest struct {
 	cost  int64
 }
 
-func (s *Service) handleVerify(req micro.Request) {
+// handleVerify decides req and answers it before it returns, waiting on
+// storage as long as it takes.
+func (s *Service) handleVerify(req micro.Request) { s.startVerify(req, true, func() {}) }
+
+// startVerify decides req and answers it, then calls done. With wait, it
+// returns once answered. Without, it never waits on storage: it answers
+// at once what needs no storage (a malformed request, a malformed key) and
+// hands the rest to the store's cached verification, which answers from
+// whichever goroutine decides it; when the key is not in the caches it
+// returns false, having done nothing, and the request must be handled
+// again where it can wait.
+func (s *Service) startVerify(req micro.Request, wait bool, done func()) bool {
 	began := time.Now()
-	outcome := outcomeBadRequest
-	defer func() { s.cfg.Metrics.verified(outcome, time.Since(began)) }()
 	ids := idsOf(req)
 	var r contracts.VerifyKeyRequest
 	if err := decodeStrict(req.Data(), &r); err != nil {
 		s.fail(withIDs(context.Background(), ids), req, contracts.CodeBadRequest, err.Error())
-		return
+		s.cfg.Metrics.verified(outcomeBadRequest, time.Since(began))
+		done()
+		return true
 	}
 	vr, err := validateVerify(&r)
 	if ids.requestID == "" && err == nil {
 		ids.requestID = r.RequestID // a caller that sends it in the body only
 	}
-	ctx, cancel := context.WithTimeout(withIDs(context.Background(), ids), s.cfg.Timeout)
-	defer cancel()
+	ctx := withIDs(context.Background(), ids)
 	if err != nil {
 		s.failWith(ctx, req, err)
-		return
+		s.cfg.Metrics.verified(outcomeBadRequest, time.Since(began))
+		done()
+		return true
 	}
 	now := s.cfg.Now().UnixMilli()
-	resp, v, err := s.verify(ctx, vr, now)
-	if errors.Is(err, store.ErrCancelled) {
+	finish := func(v store.Verification, err error) {
+		s.finishVerify(ctx, req, vr, now, began, v, err)
+		done()
+	}
+	if keys.CheckSyntax(r.Key) != nil {
+		finish(store.Verification{}, store.ErrNotFound)
+		return true
+	}
+	hash := keys.Hash(r.Key)
+	if !wait {
+		return s.cfg.Store.VerifyCached(hash, r.IdempotencyKey, now, plan(vr), finish)
+	}
+	vctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	v, err := s.cfg.Store.Verify(vctx, hash, r.IdempotencyKey, now, plan(vr))
+	cancel()
+	finish(v, err)
+	return true
+}
+
+// finishVerify answers the verification vr, decided at now (unix ms) as v
+// or failed with err: its metrics, its log line, its event and its reply.
+// An unknown key is the outcome NOT_FOUND, not an error.
+func (s *Service) finishVerify(ctx context.Context, req micro.Request, vr verifyRequest, now int64, began time.Time, v store.Verification, err error) {
+	outcome := outcomeError
+	defer func() { s.cfg.Metrics.verified(outcome, time.Since(began)) }()
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		v, err = store.Verification{Outcome: limits.Outcome{Code: contracts.VerifyNotFound}}, nil
+	case errors.Is(err, store.ErrCancelled):
 		outcome = outcomeCancelled
 		s.fail(ctx, req, contracts.CodeConflict, "idempotencyKey: a refund cancelled this idempotency key before any verification charged it; nothing was spent; verify with a new idempotency key")
 		return
-	}
-	if err != nil {
-		outcome = outcomeError
+	case err != nil:
 		s.failWith(ctx, req, err)
 		return
 	}
+	resp := response(v)
 	outcome = string(resp.Code)
 	s.cfg.Metrics.decided(resp, vr.cost, v.Replayed)
 	// One line per verification, at debug level: at the rates verify
@@ -86,9 +125,9 @@ func (s *Service) handleVerify(req micro.Request) {
 	}
 	rec := v.Record
 	s.emit(ctx, contracts.VerificationEvent{
-		EventID: verificationEventID(rec.KeyID, r.IdempotencyKey, at), Time: at, RequestID: r.RequestID,
+		EventID: verificationEventID(rec.KeyID, vr.IdempotencyKey, at), Time: at, RequestID: vr.RequestID,
 		KeyID: rec.KeyID, APIID: rec.APIID, OwnerID: rec.ExternalID, Outcome: resp.Code, Cost: vr.cost,
-		CreditsRemaining: creditsOrUnlimited(resp.Credits), LatencyUs: time.Since(began).Microseconds(), Tags: r.Tags,
+		CreditsRemaining: creditsOrUnlimited(resp.Credits), LatencyUs: time.Since(began).Microseconds(), Tags: vr.Tags,
 	})
 	s.reply(ctx, req, resp)
 }
@@ -164,21 +203,12 @@ func validateVerify(r *contracts.VerifyKeyRequest) (verifyRequest, error) {
 	return vr, p.err()
 }
 
-// verify looks the key up by hash and spends its budget. An unknown or
-// malformed key is the outcome NOT_FOUND, not an error.
-func (s *Service) verify(ctx context.Context, r verifyRequest, now int64) (contracts.VerifyKeyResponse, store.Verification, error) {
-	notFound := contracts.VerifyKeyResponse{Code: contracts.VerifyNotFound}
-	if keys.CheckSyntax(r.Key) != nil {
-		return notFound, store.Verification{}, nil
-	}
-	v, err := s.cfg.Store.Verify(ctx, keys.Hash(r.Key), r.IdempotencyKey, now, plan(r))
-	if errors.Is(err, store.ErrNotFound) {
-		return notFound, store.Verification{}, nil
-	}
-	if err != nil {
-		return notFound, v, err
-	}
+// response is the answer to a verification decided as v.
+func response(v store.Verification) contracts.VerifyKeyResponse {
 	rec, out := v.Record, v.Outcome
+	if out.Code == contracts.VerifyNotFound {
+		return contracts.VerifyKeyResponse{Code: contracts.VerifyNotFound}
+	}
 	resp := contracts.VerifyKeyResponse{
 		Valid: out.Code == contracts.VerifyValid, Code: out.Code, KeyID: rec.KeyID, APIID: rec.APIID,
 		Name: rec.Name, ExternalID: rec.ExternalID, Meta: rec.Meta, Expires: rec.Expires,
@@ -188,7 +218,7 @@ func (s *Service) verify(ctx context.Context, r verifyRequest, now int64) (contr
 	if resp.Identity != nil && resp.Identity.Credits != nil && out.IdentityCredits != nil {
 		resp.Identity.Credits.Remaining = *out.IdentityCredits // a replay's, as first answered
 	}
-	return resp, v, nil
+	return resp
 }
 
 // emit hands an event to Events, which publishes it until the stream
@@ -223,36 +253,42 @@ func creditsOrUnlimited(c *int64) int64 {
 // before it ends.
 const verifyWorkerIdle = 10 * time.Second
 
-// verifyAsync is the verify endpoint: it hands the request to an idle
-// verify worker, or starts one while fewer than MaxInFlight run, else
-// waits for either. Workers outlive their request, so a verification
-// neither starts a goroutine nor grows a fresh one's stack (which was 5%
-// of the CPU a verification cost).
+// verifyAsync is the verify endpoint. It takes one of MaxInFlight tokens
+// for the request (waiting, and leaving NATS to buffer, while none is
+// free) and starts deciding it inline: a key in this replica's caches is
+// queued with the store, which answers it from the goroutine that decides
+// its group, so the endpoint is free for the next request at once and the
+// answers of one group go out together. A key that must be read first
+// goes to an idle verify worker, or to a new one. Workers outlive their
+// request, so a verification neither starts a goroutine nor grows a fresh
+// one's stack (which was 5% of the CPU a verification cost).
 func (s *Service) verifyAsync(req micro.Request) {
 	s.running.Add(1)
+	s.inflight <- struct{}{}
 	r := &asyncRequest{nc: s.nc, data: req.Data(), headers: req.Headers(), reply: req.Reply(), subject: req.Subject()}
-	select {
-	case s.work <- r:
+	if s.startVerify(r, false, s.verified) {
 		return
-	default:
 	}
-	// Both cases ready: select would pick one at random.
 	select {
 	case s.work <- r:
-	case s.inflight <- struct{}{}:
+	default:
 		go s.verifyWorker(r)
 	}
 }
 
-// verifyWorker decides r, then each request handed to it, until none came
-// for verifyWorkerIdle.
+// verified returns the token of a verification answered.
+func (s *Service) verified() {
+	<-s.inflight
+	s.running.Done()
+}
+
+// verifyWorker decides r, then each request handed to it, waiting on
+// storage as long as each needs, until none came for verifyWorkerIdle.
 func (s *Service) verifyWorker(r *asyncRequest) {
-	defer func() { <-s.inflight }()
 	idle := time.NewTimer(verifyWorkerIdle)
 	defer idle.Stop()
 	for {
-		s.handleVerify(r)
-		s.running.Done()
+		s.startVerify(r, true, s.verified)
 		idle.Reset(verifyWorkerIdle)
 		select {
 		case r = <-s.work:

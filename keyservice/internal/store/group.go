@@ -47,8 +47,20 @@ type ask struct {
 	hash, requestID string
 	now             int64
 	plan            Plan
-	// done receives the result, exactly once.
+	// done receives the result, exactly once, for a caller waiting on it
+	// (Verify); then is called with it instead, from whichever goroutine
+	// decides the ask, for a caller that does not wait (VerifyCached).
 	done chan askResult
+	then func(Verification, error)
+}
+
+// answer gives a its result.
+func (a *ask) answer(r askResult) {
+	if a.then != nil {
+		a.then(r.v, r.err)
+		return
+	}
+	a.done <- r
 }
 
 type askResult struct {
@@ -60,8 +72,11 @@ type askResult struct {
 }
 
 // enqueue adds a to the verifications of Doc home. When no group of home is
-// in progress, the caller leads one at once, with a alone; else a waits to
-// be decided in a later group, or to be told to lead it.
+// in progress, one starts at once, with a alone: led by a's caller when it
+// waits (Verify), else answered on the spot if the cached Doc decides it
+// without a write or a read, or led by a goroutine of its own. Otherwise a
+// waits to be decided in a later group, or, when its caller waits, to be
+// told to lead it.
 func (s *Store) enqueue(home string, a *ask) {
 	s.groupsMu.Lock()
 	if q, busy := s.groups[home]; busy {
@@ -71,27 +86,78 @@ func (s *Store) enqueue(home string, a *ask) {
 	}
 	s.groups[home] = nil
 	s.groupsMu.Unlock()
-	s.lead(home, []*ask{a})
+	switch {
+	case a.then == nil:
+		s.lead(home, []*ask{a}, true)
+	case s.decideCached(home, a):
+		if next := s.next(home); next != nil {
+			go s.lead(home, next, false)
+		}
+	default:
+		go s.lead(home, []*ask{a}, false)
+	}
 }
 
-// lead decides group, then hands the verifications that queued meanwhile
-// to the first of them, whose caller is waiting anyway (see Verify), so
-// the caller returns with its own answer and no goroutine is started per
-// group.
-func (s *Store) lead(home string, group []*ask) {
-	s.decideGroup(home, group)
+// lead decides group, then each group that queued meanwhile, until none
+// has. A group whose first ask has a caller waiting (Verify) is handed to
+// that caller instead, so it returns with its own answer; so is the lead
+// of a caller that waits (caller), which must not be kept from returning
+// by the verifications of others: a goroutine takes them over. No
+// goroutine is started per verification, at most one per group.
+func (s *Store) lead(home string, group []*ask, caller bool) {
+	for {
+		s.decideGroup(home, group)
+		next := s.next(home)
+		switch {
+		case next == nil:
+			return
+		case next[0].then == nil:
+			next[0].done <- askResult{lead: next}
+			return
+		case caller:
+			go s.lead(home, next, false)
+			return
+		}
+		group = next
+	}
+}
+
+// next takes the verifications of home that queued while its group was
+// decided, at most maxGroup, or ends home's groups when none did.
+func (s *Store) next(home string) []*ask {
 	s.groupsMu.Lock()
+	defer s.groupsMu.Unlock()
 	q := s.groups[home]
 	if len(q) == 0 {
 		delete(s.groups, home)
-		s.groupsMu.Unlock()
-		return
+		return nil
 	}
 	n := min(len(q), maxGroup)
-	next := q[:n:n]
 	s.groups[home] = append([]*ask(nil), q[n:]...)
-	s.groupsMu.Unlock()
-	next[0].done <- askResult{lead: next}
+	return q[:n:n]
+}
+
+// decideCached answers a, the only ask of a group of home, from this
+// replica's cached Doc when that decides it without writing or reading
+// anything (nothing to count, or refused), as decideGroup would; it
+// reports whether it did. It never waits on storage, so the verify
+// endpoint can call it inline.
+func (s *Store) decideCached(home string, a *ask) bool {
+	cur, ok := s.docs.get(home)
+	if !ok || time.Since(cur.at) > stateFresh {
+		return false
+	}
+	work := cur.v.clone()
+	res := make([]askResult, 1)
+	added, alone, unread, err := decideAll(home, []*ask{a}, &work, nil, res)
+	if err != nil || added != nil || len(alone) > 0 || unread {
+		return false
+	}
+	if s.observeGroup != nil {
+		s.observeGroup(1, true)
+	}
+	a.answer(res[0])
+	return true
 }
 
 // decideGroup decides group against Doc home and answers every ask in it.
@@ -190,13 +256,13 @@ func (s *Store) decideGroup(home string, group []*ask) {
 	}
 	for i, a := range group {
 		if !isAlone[i] {
-			a.done <- res[i]
+			a.answer(res[i])
 		}
 	}
 	s.copyPending(copyAfter, copyAt)
 	for _, i := range alone {
 		v, err := s.verifyAlone(ctx, group[i])
-		group[i].done <- askResult{v: v, err: err}
+		group[i].answer(askResult{v: v, err: err})
 	}
 }
 

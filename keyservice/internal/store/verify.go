@@ -62,10 +62,44 @@ func (s *Store) Verify(ctx context.Context, hash, requestID string, now int64, p
 	s.enqueue(rec.home(), a)
 	r := <-a.done
 	if r.lead != nil {
-		s.lead(rec.home(), r.lead)
+		s.lead(rec.home(), r.lead, true)
 		r = <-a.done
 	}
 	return r.v, r.err
+}
+
+// VerifyCached is Verify for a caller that must not wait: the verify
+// endpoint, which decides while NATS hands it the next request. When the
+// key's record and identity are in this replica's caches it queues the
+// verification and returns true; then is called once with the result,
+// from the goroutine that decides it (perhaps this one, before
+// VerifyCached returns). Otherwise it returns false, having done nothing,
+// and the caller calls Verify where it can wait.
+func (s *Store) VerifyCached(hash, requestID string, now int64, plan Plan, then func(Verification, error)) bool {
+	e, ok := s.records.get(hash)
+	if !ok {
+		return false
+	}
+	if !e.v.found {
+		then(Verification{}, ErrNotFound)
+		return true
+	}
+	rec := e.v.rec
+	if rec.IsAlias() {
+		return false // resolving it may read; rare, in a grace period
+	}
+	var ident *Identity
+	if rec.IdentityID != "" {
+		ie, ok := s.identities.get(rec.IdentityID)
+		if !ok {
+			return false
+		}
+		if ie.v.found {
+			ident = &ie.v.ident
+		}
+	}
+	s.enqueue(rec.home(), &ask{rec: rec, ident: ident, hash: hash, requestID: requestID, now: now, plan: plan, then: then})
+	return true
 }
 
 // verifyAlone is Verify without the caches and without a group, for a
