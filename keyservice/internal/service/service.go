@@ -48,8 +48,9 @@ type Config struct {
 	Now func() time.Time
 	// Timeout bounds the storage work of one request; 0 means 5 s.
 	Timeout time.Duration
-	// MaxInFlight bounds the verifications one replica decides at once; 0
-	// means 1024. Beyond it the endpoint waits, and NATS buffers.
+	// MaxInFlight bounds the verifications one replica has in progress
+	// (queued, being decided or answered); 0 means 1024. Beyond it the
+	// endpoint waits, and NATS buffers.
 	MaxInFlight int
 	// Metrics records verification outcomes and decisions; nil records
 	// nothing.
@@ -70,15 +71,19 @@ type Events interface {
 //
 // Verifications are the exception, because a replica must decide many at
 // once to keep up (the store groups concurrent verifications of one budget
-// into one write): the endpoint hands each to a worker goroutine, at most
-// MaxInFlight at a time, which answers by publishing to the request's
-// reply subject itself (see asyncRequest). micro's statistics for verify
+// into one write). The endpoint decodes each request and, when the key is
+// in the replica's caches, queues it with the store without waiting: the
+// store answers it (by publishing to the request's reply subject itself,
+// see asyncRequest) from the goroutine that decides its group, or at once
+// when the cached state decides it without a write. A key that must be
+// read first goes to a worker goroutine that may wait. At most MaxInFlight
+// verifications are in progress at a time. micro's statistics for verify
 // therefore count requests but not errors, and their processing time is
-// the hand-off's.
+// the endpoint's share.
 type Service struct {
 	cfg Config
-	// inflight holds a token per verify worker; work hands a verification
-	// to an idle one.
+	// inflight holds a token per verification in progress; work hands a
+	// verification that must wait on storage to an idle verify worker.
 	inflight chan struct{}
 	work     chan *asyncRequest
 	running  sync.WaitGroup

@@ -88,10 +88,13 @@ func TestCacheRules(t *testing.T) {
 
 // TestGroupedVerificationsAreExact sends 64 concurrent streams of
 // verifications of one key through one Store, each request twice at once
-// with the same idempotency key (a client retrying too early). Groups form
-// (concurrent verifications of one Doc), and must decide exactly as one at
-// a time would: 300 requests admitted for 300 credits, both copies of a
-// request answered alike, the second as a replay.
+// with the same idempotency key (a client retrying too early): one copy
+// through Verify, which waits, the other through VerifyCached, as the
+// verify endpoint does, so groups mix callers that lead and callers that
+// are answered by whoever leads. Groups form (concurrent verifications of
+// one Doc), and must decide exactly as one at a time would: 300 requests
+// admitted for 300 credits, both copies of a request answered alike, the
+// second as a replay.
 func TestGroupedVerificationsAreExact(t *testing.T) {
 	_, nc := natstest.Start(t)
 	js, err := jetstream.New(nc)
@@ -125,9 +128,13 @@ func TestGroupedVerificationsAreExact(t *testing.T) {
 			for i := range 8 {
 				id := fmt.Sprintf("g%d-%d", g, i)
 				var pair sync.WaitGroup
-				for range 2 {
+				for copy := range 2 {
 					pair.Go(func() {
-						v, err := st.Verify(ctx, hash, id, 2, pass)
+						verify := st.Verify
+						if copy == 1 {
+							verify = st.verifyNoWait
+						}
+						v, err := verify(ctx, hash, id, 2, pass)
 						if err != nil {
 							t.Error(err)
 							return
@@ -160,5 +167,114 @@ func TestGroupedVerificationsAreExact(t *testing.T) {
 	v, err := st.Verify(ctx, hash, "", 2, pass)
 	if err != nil || v.Outcome.Code != contracts.VerifyUsageExceeded || *v.Outcome.Credits != 0 {
 		t.Fatalf("after the run: %v %v", v.Outcome, err)
+	}
+}
+
+// verifyNoWait verifies as the verify endpoint does: through VerifyCached,
+// waiting for its answer, or through Verify when the key is not cached.
+func (s *Store) verifyNoWait(ctx context.Context, hash, requestID string, now int64, plan Plan) (Verification, error) {
+	type result struct {
+		v   Verification
+		err error
+	}
+	done := make(chan result, 1)
+	if !s.VerifyCached(hash, requestID, now, plan, func(v Verification, err error) { done <- result{v, err} }) {
+		return s.Verify(ctx, hash, requestID, now, plan)
+	}
+	r := <-done
+	return r.v, r.err
+}
+
+// TestVerifyCachedNeverWaits checks what the verify endpoint relies on:
+// VerifyCached does nothing for a key it would have to read, answers
+// before it returns what the cached Doc decides without a write, and
+// queues what spends, answering it once written.
+func TestVerifyCachedNeverWaits(t *testing.T) {
+	_, nc := natstest.Start(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := Open(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	credits := int64(2)
+	counted, free := strings.Repeat("d", 64), strings.Repeat("e", 64)
+	for _, k := range []struct {
+		hash   string
+		budget limits.Budget
+	}{{counted, limits.Budget{Credits: &credits}}, {free, limits.Budget{}}} {
+		if _, err := st.CreateKey(ctx, Record{KeyID: "key_" + k.hash[:1], APIID: "api", Hash: k.hash, Enabled: true}, k.budget, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pass := func(Record, *Identity) (limits.Input, error) {
+		return limits.Input{Enabled: true, Permitted: true, Cost: 1}, nil
+	}
+	var got []contracts.VerifyCode
+	answers := make(chan Verification, 1)
+	then := func(v Verification, err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		answers <- v
+	}
+	cached := func(hash string) bool { return st.VerifyCached(hash, "", 2, pass, then) }
+
+	// Not cached yet (a local write forgets what it wrote): nothing done.
+	if cached(counted) || cached(free) {
+		t.Fatal("VerifyCached took a key it had to read")
+	}
+	for _, h := range []string{counted, free} {
+		v, err := st.Verify(ctx, h, "", 2, pass) // reads, and caches
+		if err != nil || v.Outcome.Code != contracts.VerifyValid {
+			t.Fatalf("verify: %v %v", v.Outcome, err)
+		}
+	}
+	// Nothing to count: decided from the cached Doc before returning.
+	if !cached(free) {
+		t.Fatal("VerifyCached refused a cached key")
+	}
+	select {
+	case v := <-answers:
+		got = append(got, v.Outcome.Code)
+	default:
+		t.Fatal("a verification that writes nothing was not answered before VerifyCached returned")
+	}
+	// Spends the last credit: answered once written, then refused from
+	// the cache at once.
+	if !cached(counted) {
+		t.Fatal("VerifyCached refused a cached key")
+	}
+	v := <-answers
+	got = append(got, v.Outcome.Code)
+	if *v.Outcome.Credits != 0 {
+		t.Fatalf("credits after spending the last: %d", *v.Outcome.Credits)
+	}
+	if !cached(counted) {
+		t.Fatal("VerifyCached refused a cached key")
+	}
+	select {
+	case v := <-answers:
+		got = append(got, v.Outcome.Code)
+	default:
+		t.Fatal("a refusal from the cached Doc was not answered before VerifyCached returned")
+	}
+	want := []contracts.VerifyCode{contracts.VerifyValid, contracts.VerifyValid, contracts.VerifyUsageExceeded}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("answers %v, want %v", got, want)
+	}
+	// What was spent is stored, not just cached.
+	fresh, err := Open(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fresh.Close() })
+	v, err = fresh.Verify(ctx, counted, "", 2, pass)
+	if err != nil || v.Outcome.Code != contracts.VerifyUsageExceeded {
+		t.Fatalf("another replica: %v %v", v.Outcome, err)
 	}
 }
