@@ -96,17 +96,8 @@ func TestCacheRules(t *testing.T) {
 // admitted for 300 credits, both copies of a request answered alike, the
 // second as a replay.
 func TestGroupedVerificationsAreExact(t *testing.T) {
-	_, nc := natstest.Start(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, _ := openStore(t)
 	ctx := context.Background()
-	st, err := Open(ctx, js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
 	hash := strings.Repeat("c", 64)
 	const granted = 300
 	credits := int64(granted)
@@ -170,6 +161,22 @@ func TestGroupedVerificationsAreExact(t *testing.T) {
 	}
 }
 
+// openStore opens a Store on an embedded server of its own.
+func openStore(t *testing.T) (*Store, jetstream.JetStream) {
+	t.Helper()
+	_, nc := natstest.Start(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Open(context.Background(), js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st, js
+}
+
 // verifyNoWait verifies as the verify endpoint does: through VerifyCached,
 // waiting for its answer, or through Verify when the key is not cached.
 func (s *Store) verifyNoWait(ctx context.Context, hash, requestID string, now int64, plan Plan) (Verification, error) {
@@ -190,17 +197,8 @@ func (s *Store) verifyNoWait(ctx context.Context, hash, requestID string, now in
 // before it returns what the cached Doc decides without a write, and
 // queues what spends, answering it once written.
 func TestVerifyCachedNeverWaits(t *testing.T) {
-	_, nc := natstest.Start(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, js := openStore(t)
 	ctx := context.Background()
-	st, err := Open(ctx, js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
 	credits := int64(2)
 	counted, free := strings.Repeat("d", 64), strings.Repeat("e", 64)
 	for _, k := range []struct {
@@ -234,35 +232,34 @@ func TestVerifyCachedNeverWaits(t *testing.T) {
 			t.Fatalf("verify: %v %v", v.Outcome, err)
 		}
 	}
-	// Nothing to count: decided from the cached Doc before returning.
-	if !cached(free) {
-		t.Fatal("VerifyCached refused a cached key")
+	// answered verifies hash through VerifyCached and returns the answer;
+	// atOnce: it must have come before VerifyCached returned.
+	answered := func(hash string, atOnce bool) Verification {
+		t.Helper()
+		if !cached(hash) {
+			t.Fatal("VerifyCached refused a cached key")
+		}
+		if !atOnce {
+			return <-answers
+		}
+		select {
+		case v := <-answers:
+			return v
+		default:
+			t.Fatal("a verification the cached Doc decides without a write was not answered before VerifyCached returned")
+			return Verification{}
+		}
 	}
-	select {
-	case v := <-answers:
-		got = append(got, v.Outcome.Code)
-	default:
-		t.Fatal("a verification that writes nothing was not answered before VerifyCached returned")
-	}
-	// Spends the last credit: answered once written, then refused from
-	// the cache at once.
-	if !cached(counted) {
-		t.Fatal("VerifyCached refused a cached key")
-	}
-	v := <-answers
+	// Nothing to count: decided from the cached Doc at once.
+	got = append(got, answered(free, true).Outcome.Code)
+	// Spends the last credit: answered once written.
+	v := answered(counted, false)
 	got = append(got, v.Outcome.Code)
 	if *v.Outcome.Credits != 0 {
 		t.Fatalf("credits after spending the last: %d", *v.Outcome.Credits)
 	}
-	if !cached(counted) {
-		t.Fatal("VerifyCached refused a cached key")
-	}
-	select {
-	case v := <-answers:
-		got = append(got, v.Outcome.Code)
-	default:
-		t.Fatal("a refusal from the cached Doc was not answered before VerifyCached returned")
-	}
+	// Then refused from the cached Doc at once.
+	got = append(got, answered(counted, true).Outcome.Code)
 	want := []contracts.VerifyCode{contracts.VerifyValid, contracts.VerifyValid, contracts.VerifyUsageExceeded}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("answers %v, want %v", got, want)
