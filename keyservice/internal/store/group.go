@@ -91,10 +91,10 @@ func (s *Store) enqueue(home string, a *ask) {
 		s.lead(home, []*ask{a}, true)
 	case s.decideCached(home, a):
 		if next := s.next(home); next != nil {
-			go s.lead(home, next, false)
+			s.goLead(home, next)
 		}
 	default:
-		go s.lead(home, []*ask{a}, false)
+		s.goLead(home, []*ask{a})
 	}
 }
 
@@ -115,10 +115,47 @@ func (s *Store) lead(home string, group []*ask, caller bool) {
 			next[0].done <- askResult{lead: next}
 			return
 		case caller:
-			go s.lead(home, next, false)
+			s.goLead(home, next)
 			return
 		}
 		group = next
+	}
+}
+
+// leaderIdle is how long a leader goroutine waits for another group
+// before it ends.
+const leaderIdle = 10 * time.Second
+
+// leadJob is a group handed to a leader goroutine.
+type leadJob struct {
+	home  string
+	group []*ask
+}
+
+// goLead leads group on an idle leader goroutine, or on a new one.
+// Leaders outlive their groups, so a verification that is the only one of
+// its group neither starts a goroutine nor grows a fresh one's stack.
+func (s *Store) goLead(home string, group []*ask) {
+	select {
+	case s.leaders <- leadJob{home, group}:
+	default:
+		go s.leader(leadJob{home, group})
+	}
+}
+
+// leader leads j, then each group handed to it, until none came for
+// leaderIdle.
+func (s *Store) leader(j leadJob) {
+	idle := time.NewTimer(leaderIdle)
+	defer idle.Stop()
+	for {
+		s.lead(j.home, j.group, false)
+		idle.Reset(leaderIdle)
+		select {
+		case j = <-s.leaders:
+		case <-idle.C:
+			return
+		}
 	}
 }
 

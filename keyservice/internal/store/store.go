@@ -108,6 +108,8 @@ type Store struct {
 	// by state entry key; see group.go.
 	groupsMu sync.Mutex
 	groups   map[string][]*ask
+	// leaders hands a group to an idle leader goroutine (goLead).
+	leaders chan leadJob
 	// observeGroup, when set, is told each group's size and whether it
 	// started from the cached Doc; see WithGroupObserver.
 	observeGroup func(size int, cached bool)
@@ -145,6 +147,7 @@ func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Store, 
 		identities:   newCache[identityEntry](cacheEntries, cacheMaxAge),
 		docs:         newCache[Doc](cacheEntries, cacheMaxAge),
 		groups:       make(map[string][]*ask),
+		leaders:      make(chan leadJob),
 		observeGroup: o.observeGroup,
 		noCopies:     o.noCopies,
 	}
