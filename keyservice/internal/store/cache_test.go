@@ -227,7 +227,21 @@ func TestVerifyCachedNeverWaits(t *testing.T) {
 		t.Fatal("VerifyCached took a key it had to read")
 	}
 	for _, h := range []string{counted, free} {
-		v, err := st.Verify(ctx, h, "", 2, pass) // reads, and caches
+		// A read is not cached while the watch still brings changes from
+		// before it (the creates): read until it is.
+		for i := 0; ; i++ {
+			if _, err := st.KeyByHashCached(ctx, h, 2); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := st.records.get(h); ok {
+				break
+			}
+			if i == 100 {
+				t.Fatal("the record was never cached")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		v, err := st.Verify(ctx, h, "", 2, pass) // reads, and caches the Doc
 		if err != nil || v.Outcome.Code != contracts.VerifyValid {
 			t.Fatalf("verify: %v %v", v.Outcome, err)
 		}
