@@ -1,7 +1,9 @@
 package service
 
 import (
+	"cmp"
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -234,29 +236,42 @@ func TestIdempotentReplay(t *testing.T) {
 		got := f.verifyReq(t, contracts.VerifyKeyRequest{Key: again.Key, RequestID: "client-chosen"})
 		require.Equal(t, want, *got.Credits, "verification %d with a repeated request id", i)
 	}
-	// A last verification as a sentinel: events are published in reply
-	// order, so once it arrived every earlier event did.
+	// A last verification as a sentinel. Each replica publishes its
+	// events in reply order, but the two replicas' batches may interleave
+	// (each sends at most one a millisecond), so the sentinel only tells
+	// that its own replica's earlier events arrived.
 	f.verifyReq(t, contracts.VerifyKeyRequest{Key: "sentinel", RequestID: "sentinel"})
 	// Each replay publishes its first verification's event again, under
 	// the same id, so there is one event id per decision: r1, r2, r1 ten
 	// minutes later, the two repeated request ids and the sentinel. (The
 	// stream drops a replay's copy by its Nats-Msg-Id when both travel
 	// alone; a copy in an event batch is stored, and counted once by id.)
+	distinct := func(all []contracts.VerificationEvent) map[string]contracts.VerificationEvent {
+		out := map[string]contracts.VerificationEvent{}
+		for _, ev := range all {
+			out[ev.EventID] = ev
+		}
+		return out
+	}
 	all := f.events(t, 6)
-	for !slices.ContainsFunc(all, func(ev contracts.VerificationEvent) bool { return ev.RequestID == "sentinel" }) {
+	for evs := distinct(all); len(evs) < 6; evs = distinct(all) {
 		all = f.events(t, len(all)+1)
 	}
-	var evs []contracts.VerificationEvent
-	seen := map[string]bool{}
-	for _, ev := range all {
-		if !seen[ev.EventID] {
-			seen[ev.EventID] = true
-			evs = append(evs, ev)
+	// Longer than any batch waits (emit's maxDelay), so a seventh id
+	// would be there by now.
+	time.Sleep(100 * time.Millisecond)
+	evs := distinct(f.events(t, len(all)))
+	require.Len(t, evs, 6, "event ids: one per decision")
+	var mine []contracts.VerificationEvent
+	for _, ev := range evs {
+		if ev.KeyID == created.KeyID {
+			mine = append(mine, ev)
 		}
 	}
-	require.Len(t, evs, 6, "event ids: one per decision")
-	require.Equal(t, "sentinel", evs[5].RequestID)
-	first, later := evs[0], evs[2]
+	slices.SortFunc(mine, func(a, b contracts.VerificationEvent) int { return cmp.Compare(a.Time, b.Time) })
+	require.Len(t, mine, 3, "r1, r2, and r1 ten minutes later")
+	require.True(t, slices.ContainsFunc(slices.Collect(maps.Values(evs)), func(ev contracts.VerificationEvent) bool { return ev.RequestID == "sentinel" }))
+	first, later := mine[0], mine[2]
 	require.Equal(t, contracts.VerifyValid, first.Outcome)
 	require.NotEqual(t, first.EventID, later.EventID, "a separate decision under the same idempotency key has an event of its own")
 	require.Equal(t, later.Time-first.Time, (10*time.Minute + time.Minute).Milliseconds(), "each event carries its decision's time")
