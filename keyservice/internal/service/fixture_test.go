@@ -28,10 +28,12 @@ func (c *clock) Advance(d time.Duration) { c.ms.Add(d.Milliseconds()) }
 func (c *clock) Set(t time.Time)         { c.ms.Store(t.UnixMilli()) }
 
 type fixture struct {
-	nc    *nats.Conn
-	js    jetstream.JetStream
-	clock *clock
-	reqs  atomic.Int64
+	// stores are the replicas' stores.
+	stores []*store.Store
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	clock  *clock
+	reqs   atomic.Int64
 }
 
 // start runs `replicas` keyservice instances on one embedded JetStream
@@ -46,6 +48,7 @@ func start(t testing.TB, replicas int) *fixture {
 	require.NoError(t, streams.Ensure(ctx, js, contracts.EventsStreamSpec))
 	clk := &clock{}
 	clk.Set(time.Date(2026, 11, 22, 12, 0, 30, 0, time.UTC))
+	f := &fixture{nc: nc, js: js, clock: clk}
 	for range replicas {
 		st, err := store.Open(ctx, js)
 		require.NoError(t, err)
@@ -53,8 +56,9 @@ func start(t testing.TB, replicas int) *fixture {
 		m, err := svc.Register(nc)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = m.Stop() })
+		f.stores = append(f.stores, st)
 	}
-	return &fixture{nc: nc, js: js, clock: clk}
+	return f
 }
 
 // call sends a request and decodes the reply, or returns the micro error code
@@ -117,6 +121,11 @@ func (f *fixture) verifyReq(t testing.TB, r contracts.VerifyKeyRequest) contract
 // and after a request means it wrote nothing.
 func (f *fixture) lastSeqs(t testing.TB) [2]uint64 {
 	t.Helper()
+	// A verification copies its idempotency record to an entry of its
+	// own after it answers: let those land first.
+	for _, st := range f.stores {
+		st.WaitCopies()
+	}
 	var out [2]uint64
 	for i, b := range []string{contracts.KeysBucket, contracts.KeyStateBucket} {
 		s, err := f.js.Stream(context.Background(), "KV_"+b)

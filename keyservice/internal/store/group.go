@@ -102,8 +102,8 @@ func (s *Store) enqueue(home string, a *ask) {
 // has. A group whose first ask has a caller waiting (Verify) is handed to
 // that caller instead, so it returns with its own answer; so is the lead
 // of a caller that waits (caller), which must not be kept from returning
-// by the verifications of others: a goroutine takes them over. No
-// goroutine is started per verification, at most one per group.
+// by the verifications of others: a leader goroutine takes them over
+// (goLead).
 func (s *Store) lead(home string, group []*ask, caller bool) {
 	for {
 		s.decideGroup(home, group)
