@@ -291,12 +291,14 @@ func (s *Store) decideGroup(home string, group []*ask) {
 	for _, i := range alone {
 		isAlone[i] = true
 	}
+	// The copies start (in the background) before the answers go out, so
+	// a caller that has its answer can wait for them (WaitCopies).
+	s.copyPending(copyAfter, copyAt)
 	for i, a := range group {
 		if !isAlone[i] {
 			a.answer(res[i])
 		}
 	}
-	s.copyPending(copyAfter, copyAt)
 	for _, i := range alone {
 		v, err := s.verifyAlone(ctx, group[i])
 		group[i].answer(askResult{v: v, err: err})

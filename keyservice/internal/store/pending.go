@@ -12,7 +12,7 @@ import (
 // A spending verification with an idempotency key commits its idempotency
 // record inside the Doc it spends from (Doc.Pending), in the same single
 // compare-and-set as the spend, and the record is copied to its own entry
-// ("p.<tag>") after the answer is sent. Once that entry exists, the next
+// ("p.<tag>") in the background, while the answer is sent. Once that entry exists, the next
 // write of the Doc by the replica that copied it drops the Doc's copy.
 //
 // Why: writing the record to its own entry in the spend's commit takes an

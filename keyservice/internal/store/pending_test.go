@@ -15,7 +15,7 @@ import (
 
 // pendingFixture is two replicas' stores on one server: a, which never
 // copies its idempotency records out of the Doc (as a replica that dies
-// right after answering), and b, which does.
+// right after committing), and b, which does.
 type pendingFixture struct {
 	a, b *Store
 	kv   jetstream.KeyValue
