@@ -174,6 +174,8 @@ func TestVerifyRejectsBadInput(t *testing.T) {
 	cases := []struct {
 		name, body, want string
 	}{
+		{"empty body", ``, "invalid JSON"},
+		{"truncated", `{"key":"` + created.Key, "invalid JSON"},
 		{"unknown field", `{"key":"k","apiId":"x"}`, "unknown field \"apiId\""},
 		{"unknown nested field", `{"key":"k","credits":{"cost":1,"units":2}}`, "unknown field \"units\""},
 		{"wrong type", `{"key":1}`, "invalid JSON"},
