@@ -76,27 +76,19 @@ func (s *Store) Verify(ctx context.Context, hash, requestID string, now int64, p
 // VerifyCached returns). Otherwise it returns false, having done nothing,
 // and the caller calls Verify where it can wait.
 func (s *Store) VerifyCached(hash, requestID string, now int64, plan Plan, then func(Verification, error)) bool {
-	e, ok := s.records.get(hash)
-	if !ok {
+	rec, ok, err := s.peekRecord(hash)
+	switch {
+	case !ok:
 		return false
-	}
-	if !e.v.found {
-		then(Verification{}, ErrNotFound)
+	case err != nil:
+		then(Verification{}, err)
 		return true
-	}
-	rec := e.v.rec
-	if rec.IsAlias() {
+	case rec.IsAlias():
 		return false // resolving it may read; rare, in a grace period
 	}
-	var ident *Identity
-	if rec.IdentityID != "" {
-		ie, ok := s.identities.get(rec.IdentityID)
-		if !ok {
-			return false
-		}
-		if ie.v.found {
-			ident = &ie.v.ident
-		}
+	ident, ok := s.peekIdentity(rec.IdentityID)
+	if !ok {
+		return false
 	}
 	s.enqueue(rec.home(), &ask{rec: rec, ident: ident, hash: hash, requestID: requestID, now: now, plan: plan, then: then})
 	return true

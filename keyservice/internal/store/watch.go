@@ -138,11 +138,8 @@ func (s *Store) keysTouched(key string) {
 // cachedRecord is record through the cache: h.<hash> as of at most the
 // watch's delay ago.
 func (s *Store) cachedRecord(ctx context.Context, hash string) (Record, error) {
-	if e, ok := s.records.get(hash); ok {
-		if !e.v.found {
-			return Record{}, ErrNotFound
-		}
-		return e.v.rec, nil
+	if rec, ok, err := s.peekRecord(hash); ok {
+		return rec, err
 	}
 	m := s.records.mark()
 	rec, rev, err := s.record(ctx, hash)
@@ -158,15 +155,8 @@ func (s *Store) cachedRecord(ctx context.Context, hash string) (Record, error) {
 // cachedIdentity is linkedIdentity through the cache: nil for "" and for
 // a deleted identity.
 func (s *Store) cachedIdentity(ctx context.Context, id string) (*Identity, error) {
-	if id == "" {
-		return nil, nil
-	}
-	if e, ok := s.identities.get(id); ok {
-		if !e.v.found {
-			return nil, nil
-		}
-		ident := e.v.ident
-		return &ident, nil
+	if ident, ok := s.peekIdentity(id); ok {
+		return ident, nil
 	}
 	m := s.identities.mark()
 	ident, rev, err := s.IdentityByID(ctx, id)
@@ -179,4 +169,29 @@ func (s *Store) cachedIdentity(ctx context.Context, id string) (*Identity, error
 	}
 	s.identities.fill(id, identityEntry{ident: ident, found: true}, rev, m)
 	return &ident, nil
+}
+
+// peekRecord is cachedRecord without the read: ok says the cache knew.
+func (s *Store) peekRecord(hash string) (Record, bool, error) {
+	e, ok := s.records.get(hash)
+	switch {
+	case !ok:
+		return Record{}, false, nil
+	case !e.v.found:
+		return Record{}, true, ErrNotFound
+	}
+	return e.v.rec, true, nil
+}
+
+// peekIdentity is cachedIdentity without the read: ok says the cache knew.
+func (s *Store) peekIdentity(id string) (*Identity, bool) {
+	if id == "" {
+		return nil, true
+	}
+	e, ok := s.identities.get(id)
+	if !ok || !e.v.found {
+		return nil, ok
+	}
+	ident := e.v.ident
+	return &ident, true
 }
