@@ -60,8 +60,8 @@ var rtValidPrefix = []byte(`{"valid":true,`)
 // for another's write. verify-idem gives each verification an idempotency
 // key of its own, as the ingress does for every OCR request (the job id):
 // its record commits inside the Doc and is copied to its own entry in the
-// background (store's pending.go), and the verification reads that entry
-// first, one direct get. verify-uncounted verifies a key with neither
+// background (store's pending.go), and each group of verifications reads
+// those entries first, all in one direct get. verify-uncounted verifies a key with neither
 // credits nor a rate limit, which writes nothing: the whole verification
 // path without its write. echo+cas is the floor under a verification that
 // must store what it spends before it answers: the echo responder doing

@@ -39,6 +39,8 @@ type bucket struct {
 	// touched, when set, is told of every key a commit may have changed
 	// (whether or not it succeeded), so a cache of the bucket forgets it.
 	touched func(key string)
+	// replies gathers the answers of batched reads (lastOf).
+	replies replies
 }
 
 // entry is one KV entry as read.
@@ -155,17 +157,7 @@ func (b *bucket) commitSeq(ctx context.Context, ws ...write) (uint64, error) {
 	}
 	id := nuid.Next()
 	for i, w := range ws {
-		m := nats.NewMsg(b.subject(w.key))
-		m.Data = w.value
-		if !w.anyRev {
-			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(w.rev, 10))
-		}
-		if w.del {
-			m.Header.Set("KV-Operation", "DEL")
-		}
-		if w.ttl > 0 {
-			m.Header.Set(jetstream.MsgTTLHeader, strconv.FormatInt(int64(max(w.ttl, time.Second)/time.Second), 10)+"s")
-		}
+		m := b.message(w)
 		if len(ws) > 1 {
 			m.Header.Set("Nats-Batch-Id", id)
 			m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
@@ -180,16 +172,66 @@ func (b *bucket) commitSeq(ctx context.Context, ws ...write) (uint64, error) {
 			m.Header.Set("Nats-Batch-Commit", "1")
 		}
 		ack, err := b.js.PublishMsg(ctx, m)
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && retryCodes[apiErr.ErrorCode] {
-			return 0, errRevision
-		}
 		if err != nil {
-			return 0, fmt.Errorf("commit %s/%s: %w", b.name, w.key, err)
+			return 0, b.commitErr(w.key, err)
 		}
 		return ack.Sequence, nil
 	}
 	return 0, nil
+}
+
+// commitEach commits every write of ws on its own, as commit would one at
+// a time, but with all of them in flight at once, and returns each one's
+// error. Writes are not told to touched: the caller keeps no cache of
+// them.
+func (b *bucket) commitEach(ctx context.Context, ws []write) []error {
+	errs := make([]error, len(ws))
+	acks := make([]jetstream.PubAckFuture, len(ws))
+	for i, w := range ws {
+		acks[i], errs[i] = b.js.PublishMsgAsync(b.message(w))
+		if errs[i] != nil {
+			errs[i] = b.commitErr(w.key, errs[i])
+		}
+	}
+	for i, f := range acks {
+		if f == nil {
+			continue
+		}
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			errs[i] = b.commitErr(ws[i].key, err)
+		case <-ctx.Done():
+			errs[i] = b.commitErr(ws[i].key, ctx.Err())
+		}
+	}
+	return errs
+}
+
+// message is the JetStream message making write w alone.
+func (b *bucket) message(w write) *nats.Msg {
+	m := nats.NewMsg(b.subject(w.key))
+	m.Data = w.value
+	if !w.anyRev {
+		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(w.rev, 10))
+	}
+	if w.del {
+		m.Header.Set("KV-Operation", "DEL")
+	}
+	if w.ttl > 0 {
+		m.Header.Set(jetstream.MsgTTLHeader, strconv.FormatInt(int64(max(w.ttl, time.Second)/time.Second), 10)+"s")
+	}
+	return m
+}
+
+// commitErr is the error a commit of key failed with: errRevision for a
+// lost race.
+func (b *bucket) commitErr(key string, err error) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && retryCodes[apiErr.ErrorCode] {
+		return errRevision
+	}
+	return fmt.Errorf("commit %s/%s: %w", b.name, key, err)
 }
 
 // list returns the keys matching filter (a KV key pattern), deleted ones

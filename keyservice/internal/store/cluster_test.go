@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,9 @@ import (
 // where the server reports a lost compare-and-set with another error code
 // than a single server: concurrent verifications must still admit exactly
 // the credits, and atomic batches (reroll, multi-limit) must commit.
+// Verifications with idempotency keys read their records from whichever
+// server answers a direct get, followers included: each must be charged
+// once, and its replay must answer the same.
 func TestReplicatedBuckets(t *testing.T) {
 	c := natstest.StartCluster(t, 3)
 	nc, err := nats.Connect(c.URLs())
@@ -66,6 +70,41 @@ func TestReplicatedBuckets(t *testing.T) {
 	wg.Wait()
 	if valid.Load() != 50 {
 		t.Fatalf("admitted %d, want 50", valid.Load())
+	}
+	idemHash := strings.Repeat("c", 64)
+	if _, err := st.CreateKey(ctx, Record{KeyID: "key_3", APIID: "api", Hash: idemHash, Enabled: true}, limits.Budget{Credits: &credits}, 1); err != nil {
+		t.Fatal(err)
+	}
+	var admitted atomic.Int64
+	for g := range 16 {
+		wg.Go(func() {
+			for j := range 5 {
+				req := fmt.Sprintf("job_%d_%d", g, j)
+				first, err := st.Verify(ctx, idemHash, req, 2, pass)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				again, err := st.Verify(ctx, idemHash, req, 3, pass)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				// A refusal spends nothing and is not remembered: its
+				// retry is decided again, and refused again.
+				valid := first.Outcome.Code == contracts.VerifyValid
+				if first.Replayed || again.Replayed != valid || again.Outcome.Code != first.Outcome.Code {
+					t.Errorf("%s: first %v (replayed %v), again %v (replayed %v)", req, first.Outcome.Code, first.Replayed, again.Outcome.Code, again.Replayed)
+				}
+				if valid {
+					admitted.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if admitted.Load() != 50 {
+		t.Fatalf("admitted %d with idempotency keys, want 50", admitted.Load())
 	}
 	if _, err := st.Reroll(ctx, "key_1", NewSecret{KeyID: "key_2", Hash: newHash, Start: "b"}, 1000, 3); err != nil {
 		t.Fatal(err)

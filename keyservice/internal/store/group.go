@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ocrstack/ocrstack/contracts"
@@ -239,7 +238,7 @@ func (s *Store) decideGroup(home string, group []*ask) {
 			if unread {
 				// The idempotency records are read after the Doc they are
 				// decided with: see pending.go.
-				seen, err := s.readSeen(ctx, group)
+				seen, err := s.readSeen(ctx, home, cur.rev, group)
 				if err != nil {
 					return err
 				}
@@ -391,8 +390,11 @@ func decideAll(home string, group []*ask, work *Doc, seen map[string]entry, res 
 }
 
 // readSeen reads the idempotency record of every ask of group that has an
-// idempotency key, all at once.
-func (s *Store) readSeen(ctx context.Context, group []*ask) (map[string]entry, error) {
+// idempotency key, all at once, from a server that holds Doc home at
+// revision rev or later: the Doc the group is decided against. A record
+// copied out of that Doc was copied before the Doc was written (pending.go),
+// so the read finds it, whichever server answers.
+func (s *Store) readSeen(ctx context.Context, home string, rev uint64, group []*ask) (map[string]entry, error) {
 	var pks []string
 	for _, a := range group {
 		if a.requestID != "" {
@@ -402,23 +404,7 @@ func (s *Store) readSeen(ctx context.Context, group []*ask) (map[string]entry, e
 	if len(pks) == 0 {
 		return nil, nil
 	}
-	seen := make(map[string]entry, len(pks))
-	if len(pks) == 1 {
-		e, err := s.state.get(ctx, pks[0])
-		seen[pks[0]] = e
-		return seen, err
-	}
-	es := make([]entry, len(pks))
-	errs := make([]error, len(pks))
-	var wg sync.WaitGroup
-	for i, pk := range pks {
-		wg.Go(func() { es[i], errs[i] = s.state.get(ctx, pk) })
-	}
-	wg.Wait()
-	for i, pk := range pks {
-		seen[pk] = es[i]
-	}
-	return seen, errors.Join(errs...)
+	return s.state.lastOf(ctx, home, rev, pks)
 }
 
 // latest is the latest time of the asks of a group.

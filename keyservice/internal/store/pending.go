@@ -12,7 +12,8 @@ import (
 // A spending verification with an idempotency key commits its idempotency
 // record inside the Doc it spends from (Doc.Pending), in the same single
 // compare-and-set as the spend, and the record is copied to its own entry
-// ("p.<tag>") in the background, while the answer is sent. Once that entry exists, the next
+// ("p.<tag>") in the background, while the answer is sent; a group's
+// copies are all in flight at once. Once that entry exists, the next
 // write of the Doc by the replica that copied it drops the Doc's copy.
 //
 // Why: writing the record to its own entry in the spend's commit takes an
@@ -35,7 +36,12 @@ import (
 //   - A verification reads the records of its idempotency keys after it
 //     has the Doc it commits against (group.go): a record copied to its
 //     entry and dropped from the Doc was copied before that Doc was
-//     written, so the read finds it.
+//     written, so the read finds it. On a replicated stream any server
+//     may answer that read, a follower some writes behind included, so
+//     the read also fetches the Doc and is only taken from a server that
+//     holds it at that revision or later (lastOf). Elsewhere (a lone
+//     verification, a refund) the record's entry is written with a
+//     compare-and-set on the revision read, which a stale read fails.
 //   - A refund changes the Doc in every case (refund.go), so it and a
 //     verification of the same idempotency key are ordered by the Doc's
 //     compare-and-set, and a move takes the records of the budget it
@@ -147,42 +153,63 @@ func (s *Store) copyPending(rs map[string]Seen, now int64) {
 	c.wg.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 		defer cancel()
+		errs := s.copyRecords(ctx, rs, now)
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		for pk, r := range rs {
-			err := s.copyRecord(ctx, pk, r, now)
-			c.mu.Lock()
-			if st := c.m[pk]; st.at == r.At {
-				if err == nil {
-					st.done = time.Now()
-					c.m[pk] = st
-				} else {
-					// Not copied: found stale by a later write, copied then.
-					delete(c.m, pk)
-				}
+			st := c.m[pk]
+			if st.at != r.At {
+				continue
 			}
-			c.mu.Unlock()
+			if errs[pk] == nil {
+				st.done = time.Now()
+				c.m[pk] = st
+			} else {
+				// Not copied: found stale by a later write, copied then.
+				delete(c.m, pk)
+			}
 		}
 	})
 }
 
-// copyRecord writes r to its entry pk unless the entry holds r or a later
-// record already: it replaces only an older record (a verification with
-// the same idempotency key past SeenWindow) or none.
-func (s *Store) copyRecord(ctx context.Context, pk string, r Seen, now int64) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	ttl := keepSeen - time.Duration(now-r.At)*time.Millisecond
-	if ttl <= 0 {
-		return nil // expired: the Doc's next write drops it
-	}
-	var rev uint64
-	for range maxAttempts {
-		err = s.state.commit(ctx, write{key: pk, value: b, rev: rev, ttl: max(ttl, time.Second), cached: true})
-		if !errors.Is(err, errRevision) {
-			return err
+// copyRecords writes each record of rs to its entry unless the entry
+// holds that record or a later one already: it replaces only an older
+// record (a verification with the same idempotency key past SeenWindow) or
+// none. The first attempts, over no entry, are all in flight at once;
+// one that finds an entry reads it and retries alone. It returns each
+// record's error, nil when copied.
+func (s *Store) copyRecords(ctx context.Context, rs map[string]Seen, now int64) map[string]error {
+	errs := make(map[string]error, len(rs))
+	pks := make([]string, 0, len(rs))
+	ws := make([]write, 0, len(rs))
+	for pk, r := range rs {
+		b, err := json.Marshal(r)
+		if err != nil {
+			errs[pk] = err
+			continue
 		}
-		e, err := s.state.get(ctx, pk)
+		ttl := keepSeen - time.Duration(now-r.At)*time.Millisecond
+		if ttl <= 0 {
+			errs[pk] = nil // expired: the Doc's next write drops it
+			continue
+		}
+		pks = append(pks, pk)
+		ws = append(ws, write{key: pk, value: b, ttl: max(ttl, time.Second), cached: true})
+	}
+	for i, err := range s.state.commitEach(ctx, ws) {
+		if errors.Is(err, errRevision) {
+			err = s.copyOver(ctx, ws[i], rs[pks[i]])
+		}
+		errs[pks[i]] = err
+	}
+	return errs
+}
+
+// copyOver retries w, the copy of r that found its entry taken, over the
+// entry as it stands, unless that holds r or a later record.
+func (s *Store) copyOver(ctx context.Context, w write, r Seen) error {
+	for range maxAttempts {
+		e, err := s.state.get(ctx, w.key)
 		if err != nil {
 			return err
 		}
@@ -195,7 +222,11 @@ func (s *Store) copyRecord(ctx context.Context, pk string, r Seen, now int64) er
 				return nil
 			}
 		}
-		rev = e.rev
+		w.rev = e.rev
+		err = s.state.commit(ctx, w)
+		if !errors.Is(err, errRevision) {
+			return err
+		}
 	}
 	return errRevision
 }

@@ -189,7 +189,8 @@ func TestPendingRecordRefund(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, t0+5, got.Refunded)
 
-	require.NoError(t, f.a.copyRecord(ctx, idempotencyKey(sid, "job_1"), pending, t0+6))
+	pk := idempotencyKey(sid, "job_1")
+	require.NoError(t, f.a.copyRecords(ctx, map[string]Seen{pk: pending}, t0+6)[pk])
 	got, _ = f.entry(t, sid, "job_1")
 	require.Equal(t, t0+5, got.Refunded, "a late copy overwrote the refund")
 

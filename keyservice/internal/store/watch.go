@@ -81,10 +81,12 @@ func (s *Store) startWatch(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the watch. The Store keeps working, reading through.
+// Close stops the watch and ends the subscription of batched reads. The
+// Store keeps working, reading through (and subscribing again if it must).
 func (s *Store) Close() error {
+	rerr := s.state.replies.close()
 	if s.watch == nil {
-		return nil
+		return rerr
 	}
 	err := s.watch.Stop()
 	s.stopWatch()
@@ -92,7 +94,7 @@ func (s *Store) Close() error {
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		err = nil
 	}
-	return err
+	return errors.Join(rerr, err)
 }
 
 // observe applies one change of the keys bucket to the caches.

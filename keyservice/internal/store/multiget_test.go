@@ -1,0 +1,77 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestLastOf checks the batched read a group of verifications uses for
+// its idempotency records: every key's entry as it stands (live, deleted,
+// absent), in one read, taken only when the answering server holds the
+// fence at the revision asked; an answer that never gets there is
+// errStale, not a stale read.
+func TestLastOf(t *testing.T) {
+	st, _ := openStore(t)
+	ctx := context.Background()
+	b := st.state
+	revA, err := b.commitSeq(ctx, write{key: "p.a", value: []byte(`{"at":1}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.commitSeq(ctx, write{key: "p.b", value: []byte(`x`)}); err != nil {
+		t.Fatal(err)
+	}
+	revB, err := b.commitSeq(ctx, write{key: "p.b", anyRev: true, del: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fence, err := b.commitSeq(ctx, write{key: "k.fence", value: []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := b.lastOf(ctx, "k.fence", fence, []string{"p.a", "p.b", "p.c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := got["p.a"]; !e.live || e.rev != revA || string(e.value) != `{"at":1}` {
+		t.Errorf("p.a = %+v, want live at %d", e, revA)
+	}
+	if e := got["p.b"]; e.live || e.rev != revB {
+		t.Errorf("p.b = %+v, want deleted at %d", e, revB)
+	}
+	if e, ok := got["p.c"]; !ok || e.live || e.rev != 0 {
+		t.Errorf("p.c = %+v (%v), want the zero entry", e, ok)
+	}
+	if len(got) != 3 {
+		t.Errorf("got %d entries, want the 3 asked", len(got))
+	}
+
+	// A fence nobody has stored yet: every answer is stale.
+	start := time.Now()
+	if _, err := b.lastOf(ctx, "k.fence", fence+1, []string{"p.a"}); !errors.Is(err, errStale) {
+		t.Fatalf("read ahead of every server: %v, want errStale", err)
+	}
+	if waited := time.Since(start); waited < 40*time.Millisecond {
+		t.Errorf("gave up after %v, without waiting for the servers to catch up", waited)
+	}
+	// Nor does a fence with no message at all prove anything.
+	if _, err := b.lastOf(ctx, "k.none", 1, []string{"p.a"}); !errors.Is(err, errStale) {
+		t.Fatalf("read fenced on a missing entry: %v, want errStale", err)
+	}
+	// A cancelled read stops.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := b.lastOf(cctx, "k.fence", fence, []string{"p.a"}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled read: %v", err)
+	}
+	// Closing the store ends the subscription; a read after subscribes again.
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.lastOf(ctx, "k.fence", fence, []string{"p.a"}); err != nil || got["p.a"].rev != revA {
+		t.Fatalf("read after Close: %+v %v", got, err)
+	}
+}
