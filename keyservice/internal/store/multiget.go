@@ -125,7 +125,9 @@ func (r *replies) open(nc *nats.Conn, n int) (<-chan *nats.Msg, string, func(), 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.sub == nil {
-		prefix := nats.NewInbox() + "."
+		// The connection's own inbox prefix: nats.conf lets each user
+		// subscribe under its own prefix only.
+		prefix := nc.NewInbox() + "."
 		sub, err := nc.Subscribe(prefix+"*", r.route)
 		if err != nil {
 			return nil, "", nil, err
