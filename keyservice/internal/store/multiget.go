@@ -87,25 +87,37 @@ func (b *bucket) multiLast(ctx context.Context, req []byte, n int) (map[string]e
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case m := <-ch:
-			switch status := m.Header.Get("Status"); status {
-			case "":
-			case "204": // end of batch
-				return got, nil
-			case "404": // none of the subjects has a message
-				return got, nil
-			case "503":
-				return nil, nats.ErrNoResponders
-			default:
-				return nil, fmt.Errorf("direct get: status %s %s", status, m.Header.Get("Description"))
+			subj, e, end, err := parseLast(m)
+			if err != nil {
+				return nil, err
 			}
-			subj := m.Header.Get("Nats-Subject")
-			seq, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
-			if subj == "" || err != nil {
-				return nil, fmt.Errorf("direct get: message without subject or sequence")
+			if end {
+				return got, nil
 			}
-			got[subj] = entry{value: m.Data, rev: seq, live: m.Header.Get("KV-Operation") == ""}
+			got[subj] = e
 		}
 	}
+}
+
+// parseLast reads one message of a multi_last answer: an entry and its
+// subject, or the answer's end (end of batch, or no subject had a
+// message), or what the server refused.
+func parseLast(m *nats.Msg) (subj string, e entry, end bool, err error) {
+	switch status := m.Header.Get("Status"); status {
+	case "":
+	case "204", "404":
+		return "", entry{}, true, nil
+	case "503":
+		return "", entry{}, false, nats.ErrNoResponders
+	default:
+		return "", entry{}, false, fmt.Errorf("direct get: status %q %q", status, m.Header.Get("Description"))
+	}
+	subj = m.Header.Get("Nats-Subject")
+	seq, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
+	if subj == "" || err != nil || seq == 0 {
+		return "", entry{}, false, errors.New("direct get: a message without its subject or sequence")
+	}
+	return subj, entry{value: m.Data, rev: seq, live: m.Header.Get("KV-Operation") == ""}, false, nil
 }
 
 // replies routes the answers of requests answered by several messages

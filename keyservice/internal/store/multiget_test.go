@@ -1,10 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // TestLastOf checks the batched read a group of verifications uses for
@@ -74,4 +77,38 @@ func TestLastOf(t *testing.T) {
 	if got, err := b.lastOf(ctx, "k.fence", fence, []string{"p.a"}); err != nil || got["p.a"].rev != revA {
 		t.Fatalf("read after Close: %+v %v", got, err)
 	}
+}
+
+// FuzzParseLast feeds the reader of batched answers any header block and
+// body: it reports an entry with its subject and revision, the answer's
+// end, or an error, and never panics.
+func FuzzParseLast(f *testing.F) {
+	f.Add([]byte("NATS/1.0\r\nNats-Stream: KV_s\r\nNats-Subject: $KV.s.p.a\r\nNats-Sequence: 7\r\nNats-Time-Stamp: 2026-11-23T00:00:00Z\r\nNats-Num-Pending: 1\r\nNats-Last-Sequence: 0\r\n\r\n"), []byte(`{"at":1}`))
+	f.Add([]byte("NATS/1.0\r\nKV-Operation: DEL\r\nNats-Subject: $KV.s.p.b\r\nNats-Sequence: 9\r\n\r\n"), []byte(nil))
+	f.Add([]byte("NATS/1.0 204 EOB\r\nNats-Num-Pending: 0\r\nNats-Last-Sequence: 9\r\nNats-UpTo-Sequence: 9\r\n\r\n"), []byte(nil))
+	f.Add([]byte("NATS/1.0 404 No Results\r\n\r\n"), []byte(nil))
+	f.Add([]byte("NATS/1.0 408 Bad Request\r\n\r\n"), []byte(nil))
+	f.Add([]byte("NATS/1.0 503\r\n\r\n"), []byte(nil))
+	f.Add([]byte("NATS/1.0\r\nNats-Subject: $KV.s.p.a\r\nNats-Sequence: -1\r\n\r\n"), []byte("x"))
+	f.Fuzz(func(t *testing.T, hdr, data []byte) {
+		h, err := nats.DecodeHeadersMsg(hdr)
+		if err != nil {
+			return
+		}
+		subj, e, end, err := parseLast(&nats.Msg{Header: h, Data: data})
+		switch status := h.Get("Status"); {
+		case status == "204" || status == "404":
+			if !end || err != nil {
+				t.Fatalf("status %s: end %v, err %v", status, end, err)
+			}
+		case status != "":
+			if err == nil {
+				t.Fatalf("status %s taken as an answer", status)
+			}
+		case err == nil:
+			if end || subj == "" || e.rev == 0 || !bytes.Equal(e.value, data) {
+				t.Fatalf("entry %q %+v (end %v) from %q", subj, e, end, hdr)
+			}
+		}
+	})
 }
