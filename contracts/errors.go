@@ -26,6 +26,12 @@ const (
 	// CodePageOutOfRange: OCRJob.Pages names a page the document does not
 	// have.
 	CodePageOutOfRange Code = "PAGE_OUT_OF_RANGE"
+	// CodeUnavailable: a dependency of the service (keyservice's JetStream
+	// storage) did not answer: a server restarting, a stream between
+	// leaders, a write whose acknowledgement timed out. The same request
+	// may succeed in a moment. A verification failed so may have been
+	// charged: retried with the same idempotency key, it is charged once.
+	CodeUnavailable Code = "UNAVAILABLE"
 )
 
 // Error is the body of a failure that crosses a process boundary. Message is

@@ -129,6 +129,9 @@ func keyserviceError(e *contracts.Error) *apierr.Error {
 	case contracts.CodeTimeout:
 		return &apierr.Error{Status: fiber.StatusServiceUnavailable, Reason: apierr.Unavailable,
 			Message: "Key management timed out; please retry", RetryAfter: 1}
+	case contracts.CodeUnavailable:
+		return &apierr.Error{Status: fiber.StatusServiceUnavailable, Reason: apierr.Unavailable,
+			Message: "Key storage is unavailable for a moment; please retry", RetryAfter: 1}
 	case contracts.CodeInternal, contracts.CodeUnsupportedMedia, contracts.CodeUnreadableImage,
 		contracts.CodeImageTooLarge, contracts.CodeUnsupportedLanguage, contracts.CodeTooManyPages, contracts.CodeResultTooLarge, contracts.CodePageOutOfRange:
 		// The OCR codes never come from keyservice: a broken invariant.
@@ -162,7 +165,8 @@ func jobError(e *contracts.Error) *apierr.Error {
 		return apierr.New(fiber.StatusBadRequest, apierr.InvalidRequest, e.Message)
 	case contracts.CodeTimeout:
 		return &apierr.Error{Status: fiber.StatusServiceUnavailable, Reason: apierr.OCRTimeout, Message: e.Message, RetryAfter: 5}
-	case contracts.CodeNotFound, contracts.CodeInternal:
+	case contracts.CodeNotFound, contracts.CodeInternal, contracts.CodeConflict, contracts.CodeUnavailable:
+		// Conflict and Unavailable come only from keyservice: a broken invariant.
 		return apierr.New(fiber.StatusInternalServerError, apierr.Internal, "The OCR job failed on our side; please retry")
 	}
 	return apierr.New(fiber.StatusInternalServerError, apierr.Internal, "The OCR job failed on our side; please retry")

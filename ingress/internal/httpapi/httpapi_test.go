@@ -425,6 +425,7 @@ func TestJobFailures(t *testing.T) {
 		{"no result in time", &stubJobs{err: fmt.Errorf("x: %w", jobs.ErrTimeout)}, nil, 503, "OCR_TIMEOUT"},
 		{"queue down", &stubJobs{err: fmt.Errorf("x: %w", jobs.ErrUnavailable)}, nil, 503, "SERVICE_UNAVAILABLE"},
 		{"keyservice down", &stubJobs{}, fmt.Errorf("x: %w", keysclient.ErrUnavailable), 503, "SERVICE_UNAVAILABLE"},
+		{"keyservice storage down", &stubJobs{}, fmt.Errorf("x: %w: %w", keysclient.ErrUnavailable, &contracts.Error{Code: contracts.CodeUnavailable, Message: "retry"}), 503, "SERVICE_UNAVAILABLE"},
 		{"unexpected error", &stubJobs{err: errors.New("boom")}, nil, 500, "INTERNAL"},
 	}
 	for _, tc := range cases {

@@ -89,8 +89,9 @@ func TestV2RootKeyAdmitted(t *testing.T) {
 
 // TestV2KeyserviceErrors checks how keyservice's error replies and outages
 // become Unkey errors: BAD_REQUEST 400, NOT_FOUND 404, CONFLICT 409,
-// INTERNAL and unknown codes 500 without the internal message, and no
-// answer (nobody listening, or too slow) a 503 with Retry-After.
+// INTERNAL and unknown codes 500 without the internal message, and
+// UNAVAILABLE (keyservice's storage did not answer) or no answer (nobody
+// listening, or too slow) a 503 with Retry-After.
 func TestV2KeyserviceErrors(t *testing.T) {
 	nc := startNATS(t)
 	app := newV2App(nc, testRootKey, &testlog.Buffer{})
@@ -132,6 +133,12 @@ func TestV2KeyserviceErrors(t *testing.T) {
 		{"keyservice timeout code", "ratelimit.limit", `{"namespace":"a","identifier":"b","limit":1,"duration":1000}`,
 			map[string][]reply{contracts.SubjectRatelimitLimit: {{code: contracts.CodeTimeout, message: "kv timeout"}}},
 			503, "unkey/application/service_unavailable", "Key management timed out; please retry", 1},
+		{"storage unavailable", "keys.createKey", `{"apiId":"api_ocr"}`,
+			map[string][]reply{contracts.SubjectKeysCreate: {{code: contracts.CodeUnavailable, message: "boom: no responders"}}},
+			503, "unkey/application/service_unavailable", "Key storage is unavailable for a moment; please retry", 1},
+		{"storage unavailable to a verification", "keys.verifyKey", `{"key":"sk_x"}`,
+			map[string][]reply{contracts.SubjectKeysVerify: {{code: contracts.CodeUnavailable, message: "boom: no responders"}}},
+			503, "unkey/application/service_unavailable", "Key storage is unavailable for a moment; please retry", 1},
 		{"nobody listening", "keys.verifyKey", `{"key":"sk_x"}`, nil,
 			503, "unkey/application/service_unavailable", "Key management is unavailable; please retry", 0},
 		{"no answer in time", "keys.verifyKey", `{"key":"sk_x"}`,

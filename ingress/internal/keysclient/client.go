@@ -33,7 +33,9 @@ import (
 	"github.com/ocrstack/ocrstack/ops"
 )
 
-// ErrUnavailable means no keyservice answered in time.
+// ErrUnavailable means no keyservice answered in time, or one answered
+// UNAVAILABLE: its storage did not answer. The latter also unwraps to the
+// reply's *contracts.Error.
 var ErrUnavailable = errors.New("keyservice unavailable")
 
 // Bounds on undoing unanswered verifications.
@@ -78,7 +80,8 @@ func (c *Client) WithLogger(log *slog.Logger) *Client {
 // error; errors are ErrUnavailable or a *contracts.Error from keyservice.
 //
 // When the verification has an idempotency key and fails without a
-// decided answer (ErrUnavailable, or INTERNAL or TIMEOUT from keyservice),
+// decided answer (ErrUnavailable, UNAVAILABLE from keyservice among them,
+// or INTERNAL or TIMEOUT from keyservice),
 // Verify also starts undoing whatever it may have charged: see the
 // package doc. The caller must treat such a verification as refused.
 func (c *Client) Verify(ctx context.Context, req contracts.VerifyKeyRequest) (contracts.VerifyKeyResponse, error) {
@@ -94,10 +97,10 @@ func (c *Client) Verify(ctx context.Context, req contracts.VerifyKeyRequest) (co
 // charged anyway.
 func undecided(err error) bool {
 	var ce *contracts.Error
-	if errors.As(err, &ce) {
-		return ce.Code == contracts.CodeInternal || ce.Code == contracts.CodeTimeout
+	if errors.Is(err, ErrUnavailable) {
+		return true
 	}
-	return errors.Is(err, ErrUnavailable)
+	return errors.As(err, &ce) && (ce.Code == contracts.CodeInternal || ce.Code == contracts.CodeTimeout)
 }
 
 // cancel refunds the unanswered verification req in the background until
@@ -215,7 +218,13 @@ func (c *Client) Call(ctx context.Context, subject string, req, resp any) error 
 		return fmt.Errorf("%s: %w: %w", subject, ErrUnavailable, err)
 	}
 	if code := reply.Header.Get(micro.ErrorCodeHeader); code != "" {
-		return replyError(code, reply)
+		ce := replyError(code, reply)
+		if ce.Code == contracts.CodeUnavailable {
+			// Keyservice answered, but its storage did not: an outage
+			// like keyservice's own, and its callers' 503 already.
+			return fmt.Errorf("%s: %w: %w", subject, ErrUnavailable, ce)
+		}
+		return ce
 	}
 	if err := json.Unmarshal(reply.Data, resp); err != nil {
 		return fmt.Errorf("decode %s reply: %w", subject, err)

@@ -23,7 +23,8 @@ func startNATS(t *testing.T) *nats.Conn {
 // TestCall checks the wire contract of a call: the JSON request and the
 // request ID header go out, a reply decodes, a micro error reply becomes a
 // *contracts.Error (message from the body, else from the header), and no
-// answer is ErrUnavailable.
+// answer is ErrUnavailable, as is an UNAVAILABLE reply (keyservice's
+// storage did not answer), which also keeps its *contracts.Error.
 func TestCall(t *testing.T) {
 	nc := startNATS(t)
 	c := New(nc, 200*time.Millisecond)
@@ -40,6 +41,8 @@ func TestCall(t *testing.T) {
 		out.Data, _ = json.Marshal(contracts.Error{Code: contracts.CodeNotFound, Message: "no such key"})
 		_ = m.RespondMsg(out)
 	})
+	require.NoError(t, err)
+	_, err = nc.Subscribe(contracts.SubjectKeysUpdate, errorReply(contracts.CodeUnavailable))
 	require.NoError(t, err)
 	_, err = nc.Subscribe(contracts.SubjectKeysWhoami, func(m *nats.Msg) {
 		out := nats.NewMsg(m.Reply)
@@ -68,6 +71,11 @@ func TestCall(t *testing.T) {
 	err = c.Call(ctx, contracts.SubjectKeysList, contracts.ListKeysRequest{APIID: "api_1"}, &contracts.ListKeysResponse{})
 	require.ErrorIs(t, err, ErrUnavailable)
 	require.False(t, errors.As(err, &ce))
+
+	err = c.Call(ctx, contracts.SubjectKeysUpdate, contracts.UpdateKeyRequest{KeyID: "key_1"}, &contracts.Empty{})
+	require.ErrorIs(t, err, ErrUnavailable)
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, contracts.CodeUnavailable, ce.Code)
 }
 
 // TestRefund checks that Refund sends a RefundRequest on SubjectKeysRefund
@@ -125,10 +133,10 @@ func errorReply(code contracts.Code) func(m *nats.Msg) {
 }
 
 // TestVerifyUnansweredIsRefunded checks that a spending verification left
-// without a decided answer (no answer in time, INTERNAL, TIMEOUT) is
-// refunded by key and idempotency key, retried until keyservice answers,
-// while one refused for its input, one answered, and one without an
-// idempotency key are not.
+// without a decided answer (no answer in time, INTERNAL, TIMEOUT,
+// UNAVAILABLE) is refunded by key and idempotency key, retried until
+// keyservice answers, while one refused for its input, one answered, and
+// one without an idempotency key are not.
 func TestVerifyUnansweredIsRefunded(t *testing.T) {
 	cases := []struct {
 		name        string
@@ -140,6 +148,7 @@ func TestVerifyUnansweredIsRefunded(t *testing.T) {
 		{"verify times out", nil, "job_1", 2, true},
 		{"keyservice INTERNAL", errorReply(contracts.CodeInternal), "job_2", 0, true},
 		{"keyservice TIMEOUT", errorReply(contracts.CodeTimeout), "job_3", 0, true},
+		{"keyservice UNAVAILABLE", errorReply(contracts.CodeUnavailable), "job_6", 0, true},
 		{"bad request", errorReply(contracts.CodeBadRequest), "job_4", 0, false},
 		{"answered", func(m *nats.Msg) { _ = m.Respond([]byte(`{"valid":true,"code":"VALID"}`)) }, "job_5", 0, false},
 		{"no idempotency key", nil, "", 0, false},

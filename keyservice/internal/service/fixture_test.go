@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
@@ -28,6 +29,7 @@ func (c *clock) Advance(d time.Duration) { c.ms.Add(d.Milliseconds()) }
 func (c *clock) Set(t time.Time)         { c.ms.Store(t.UnixMilli()) }
 
 type fixture struct {
+	srv *server.Server
 	// stores are the replicas' stores.
 	stores []*store.Store
 	nc     *nats.Conn
@@ -41,14 +43,14 @@ type fixture struct {
 // 12:00:30 UTC.
 func start(t testing.TB, replicas int) *fixture {
 	t.Helper()
-	_, nc := natstest.Start(t)
+	srv, nc := natstest.Start(t)
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
 	ctx := context.Background()
 	require.NoError(t, streams.Ensure(ctx, js, contracts.EventsStreamSpec))
 	clk := &clock{}
 	clk.Set(time.Date(2026, 11, 22, 12, 0, 30, 0, time.UTC))
-	f := &fixture{nc: nc, js: js, clock: clk}
+	f := &fixture{srv: srv, nc: nc, js: js, clock: clk}
 	for range replicas {
 		st, err := store.Open(ctx, js)
 		require.NoError(t, err)

@@ -11,7 +11,7 @@ import (
 // Outcomes counted besides the contracts.Verify* codes.
 const (
 	outcomeBadRequest = "BAD_REQUEST" // refused before the key was looked up
-	outcomeError      = "ERROR"       // storage failure: the caller got INTERNAL
+	outcomeError      = "ERROR"       // storage failure: the caller got INTERNAL or UNAVAILABLE
 	outcomeCancelled  = "CANCELLED"   // its idempotency key was refunded first: CONFLICT
 )
 

@@ -196,17 +196,29 @@ func (s *Service) reply(ctx context.Context, req micro.Request, v any) {
 	}
 }
 
-// failWith answers an operation's error: a *contracts.Error as it is,
-// anything else as INTERNAL, logged here and never shown to the caller.
+// failWith answers an operation's error: a *contracts.Error as it is, a
+// storage outage that passes on its own (store.Unavailable) as
+// UNAVAILABLE, anything else as INTERNAL; the last two are logged here and
+// never shown to the caller.
 func (s *Service) failWith(ctx context.Context, req micro.Request, err error) {
 	var ce *contracts.Error
-	if errors.As(err, &ce) {
+	switch {
+	case errors.As(err, &ce):
 		s.fail(ctx, req, ce.Code, ce.Message)
-		return
+	case store.Unavailable(err):
+		s.log(ctx).Warn("storage unavailable", "subject", req.Subject(), "err", err)
+		s.fail(ctx, req, contracts.CodeUnavailable, unavailableMessage)
+	default:
+		s.log(ctx).Error("request failed", "subject", req.Subject(), "err", err)
+		s.fail(ctx, req, contracts.CodeInternal, "the request could not be completed; try again")
 	}
-	s.log(ctx).Error("request failed", "subject", req.Subject(), "err", err)
-	s.fail(ctx, req, contracts.CodeInternal, "the request could not be completed; try again")
 }
+
+// unavailableMessage answers an operation that failed with a storage
+// outage. What it says of verifications holds: a commit whose
+// acknowledgement was lost may have landed, and a retry with the same
+// idempotency key replays it rather than charging again.
+const unavailableMessage = "key storage is unavailable for a moment; retry (a verification may have been charged: retry it with the same idempotencyKey to be charged once)"
 
 // fail sends a micro error reply: the code and a one-line description in the
 // headers, and the contracts.Error as the body.
