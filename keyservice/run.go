@@ -62,7 +62,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	if err := streams.Ensure(setupCtx, js, contracts.EventsStreamSpec, streams.WithReplicas(cfg.Replicas)); err != nil {
 		return err
 	}
-	st, err := store.Open(setupCtx, js, store.WithReplicas(cfg.KeysReplicas), store.WithGroupObserver(metrics.Group))
+	st, err := store.Open(setupCtx, js, store.WithReplicas(cfg.KeysReplicas), store.WithGroupObserver(metrics.Group), store.WithConflictObserver(metrics.Conflict))
 	if err != nil {
 		return err
 	}

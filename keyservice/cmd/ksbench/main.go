@@ -5,9 +5,11 @@
 // -replicas and -keys show how verification throughput scales with
 // concurrent handlers (each replica is one micro subscription, whose
 // handler runs one request at a time) and with contention on one key's
-// budget.
+// budget; -idem gives every verification an idempotency key of its own,
+// as the ingress does. With more than one replica it also prints how
+// often a group found its budget written by another replica.
 //
-//	go run ./cmd/ksbench -replicas 4 -concurrency 8 -keys 8 -duration 5s
+//	go run ./cmd/ksbench -replicas 3 -concurrency 8 -keys 8 -idem -duration 5s
 package main
 
 import (

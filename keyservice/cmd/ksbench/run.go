@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -27,6 +28,11 @@ import (
 
 const echoSubject = "ksbench.echo"
 
+// conflicts counts, over the replicas run in process, the verification
+// groups that found their budget written by another replica: by the read
+// of their idempotency records, or by a failed compare-and-set.
+var conflicts struct{ read, write atomic.Int64 }
+
 // config is what the flags set.
 type config struct {
 	url         string
@@ -34,6 +40,9 @@ type config struct {
 	concurrency int
 	keys        int
 	duration    time.Duration
+	// idem gives every verification an idempotency key of its own, as
+	// the ingress does (the job id).
+	idem bool
 }
 
 func parse(args []string) (config, error) {
@@ -44,6 +53,7 @@ func parse(args []string) (config, error) {
 	fs.IntVar(&c.concurrency, "concurrency", 8, "requests in flight, at least 1")
 	fs.IntVar(&c.keys, "keys", 1, "keys to spread the requesters over, at least 1")
 	fs.DurationVar(&c.duration, "duration", 5*time.Second, "how long each phase runs")
+	fs.BoolVar(&c.idem, "idem", false, "give every verification an idempotency key of its own, as the ingress does")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -117,16 +127,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	payloads, err := createKeys(client, cfg.keys)
+	keys, err := createKeys(client, cfg.keys)
 	if err != nil {
 		return err
 	}
+	payloads := requests(keys, cfg.idem)
 
-	fmt.Fprintf(stdout, "replicas=%d concurrency=%d keys=%d duration=%v\n", cfg.replicas, cfg.concurrency, cfg.keys, cfg.duration)
+	fmt.Fprintf(stdout, "replicas=%d concurrency=%d keys=%d idem=%v duration=%v\n", cfg.replicas, cfg.concurrency, cfg.keys, cfg.idem, cfg.duration)
 	// phase runs one load and, on the embedded server, counts the messages
 	// the server received and sent per operation.
 	phase := func(name, subject string, ok func(req, reply []byte) bool) (result, error) {
 		before := msgCounts(srv)
+		read0, write0 := conflicts.read.Load(), conflicts.write.Load()
 		r, err := load(ctx, client, subject, payloads, cfg, ok)
 		if err != nil {
 			return r, fmt.Errorf("%s: %w", name, err)
@@ -136,6 +148,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if srv != nil {
 			fmt.Fprintf(stdout, " server_msgs_in/op=%.2f server_msgs_out/op=%.2f",
 				float64(after[0]-before[0])/float64(r.ops), float64(after[1]-before[1])/float64(r.ops))
+		}
+		if cfg.replicas > 1 {
+			fmt.Fprintf(stdout, " conflicts/op: by_read=%.3f by_failed_write=%.3f",
+				float64(conflicts.read.Load()-read0)/float64(r.ops), float64(conflicts.write.Load()-write0)/float64(r.ops))
 		}
 		fmt.Fprintln(stdout)
 		return r, nil
@@ -164,7 +180,13 @@ func startReplica(ctx context.Context, nc *nats.Conn) error {
 	if err := streams.Ensure(ctx, js, contracts.EventsStreamSpec); err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, js)
+	st, err := store.Open(ctx, js, store.WithConflictObserver(func(failedWrite bool) {
+		if failedWrite {
+			conflicts.write.Add(1)
+		} else {
+			conflicts.read.Add(1)
+		}
+	}))
 	if err != nil {
 		return err
 	}
@@ -174,8 +196,8 @@ func startReplica(ctx context.Context, nc *nats.Conn) error {
 }
 
 // createKeys creates n keys with credits and a rate limit no run exhausts
-// and returns a verification request for each.
-func createKeys(nc *nats.Conn, n int) ([][]byte, error) {
+// and returns them.
+func createKeys(nc *nats.Conn, n int) ([]string, error) {
 	lots := int64(1 << 50)
 	body, err := json.Marshal(contracts.CreateKeyRequest{
 		APIID: "api_ksbench", Credits: &contracts.Credits{Remaining: lots},
@@ -184,7 +206,7 @@ func createKeys(nc *nats.Conn, n int) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out [][]byte
+	var out []string
 	for range n {
 		msg, err := nc.Request(contracts.SubjectKeysCreate, body, 10*time.Second)
 		if err != nil {
@@ -197,13 +219,21 @@ func createKeys(nc *nats.Conn, n int) ([][]byte, error) {
 		if err := json.Unmarshal(msg.Data, &created); err != nil {
 			return nil, err
 		}
-		p, err := json.Marshal(contracts.VerifyKeyRequest{Key: created.Key})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
+		out = append(out, created.Key)
 	}
 	return out, nil
+}
+
+// requests makes the payloads of requester w: its request n verifies
+// keys[w % len(keys)], with an idempotency key of its own when idem. Raw
+// echoes the same payloads.
+func requests(keys []string, idem bool) func(w, n int) []byte {
+	return func(w, n int) []byte {
+		if idem {
+			return fmt.Appendf(nil, `{"key":%q,"idempotencyKey":"job_%d_%d"}`, keys[w%len(keys)], w, n)
+		}
+		return fmt.Appendf(nil, `{"key":%q}`, keys[w%len(keys)])
+	}
 }
 
 // result is one phase's figures.
@@ -219,8 +249,8 @@ func (r result) String() string {
 }
 
 // load keeps cfg.concurrency requests to subject in flight for
-// cfg.duration, requester i sending payloads[i % len(payloads)].
-func load(ctx context.Context, nc *nats.Conn, subject string, payloads [][]byte, cfg config, ok func(req, reply []byte) bool) (result, error) {
+// cfg.duration, requester w sending payloads(w, n) as its request n.
+func load(ctx context.Context, nc *nats.Conn, subject string, payloads func(w, n int) []byte, cfg config, ok func(req, reply []byte) bool) (result, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.duration)
 	defer cancel()
 	lat := make([][]time.Duration, cfg.concurrency)
@@ -228,9 +258,9 @@ func load(ctx context.Context, nc *nats.Conn, subject string, payloads [][]byte,
 	var wg sync.WaitGroup
 	began := time.Now()
 	for w := range cfg.concurrency {
-		p := payloads[w%len(payloads)]
 		wg.Go(func() {
-			for ctx.Err() == nil {
+			for n := 0; ctx.Err() == nil; n++ {
+				p := payloads(w, n)
 				t0 := time.Now()
 				msg, err := nc.Request(subject, p, 5*time.Second)
 				if err == nil && !ok(p, msg.Data) {

@@ -45,6 +45,10 @@ type Metrics struct {
 	// stateCache counts whether a group started from the cached budget
 	// (hit) or had to read it (miss).
 	stateCache *prometheus.CounterVec
+	// conflicts counts groups that found their budget written by another
+	// replica, by how: its compare-and-set failed (write), or the read of
+	// its idempotency records found it, before any write (read).
+	conflicts *prometheus.CounterVec
 
 	mu     sync.Mutex
 	limits map[string]bool // label values of ratelimits given out so far
@@ -79,11 +83,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "ocr_keyservice_state_cache_total",
 			Help: "Verification groups that started from the cached budget (hit) or read it from the bucket (miss).",
 		}, []string{"result"}),
+		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ocr_keyservice_state_conflicts_total",
+			Help: "Verification groups that found their budget written by another replica: through a failed compare-and-set (write, then read and decided again) or through the read of their idempotency records (read, decided on the budget read, no failed write).",
+		}, []string{"found"}),
 		limits: map[string]bool{},
 	}
-	reg.MustRegister(m.verifications, m.verifyDuration, m.ratelimits, m.credits, m.groupSize, m.stateCache)
+	reg.MustRegister(m.verifications, m.verifyDuration, m.ratelimits, m.credits, m.groupSize, m.stateCache, m.conflicts)
 	for _, d := range []string{"spent", "insufficient"} { // exposed before the first
 		m.credits.WithLabelValues(d)
+	}
+	for _, f := range []string{"read", "write"} {
+		m.conflicts.WithLabelValues(f)
 	}
 	return m
 }
@@ -95,6 +106,15 @@ func (m *Metrics) Group(size int, cached bool) {
 	}
 	m.groupSize.Observe(float64(size))
 	m.stateCache.WithLabelValues(map[bool]string{true: "hit", false: "miss"}[cached]).Inc()
+}
+
+// Conflict records a group that found its budget written by another
+// replica; pass it to store.WithConflictObserver.
+func (m *Metrics) Conflict(failedWrite bool) {
+	if m == nil {
+		return
+	}
+	m.conflicts.WithLabelValues(map[bool]string{true: "write", false: "read"}[failedWrite]).Inc()
 }
 
 // verified records a verification's outcome and how long it took.

@@ -209,13 +209,20 @@ func (s *Store) decideGroup(home string, group []*ask) {
 		if s.observeGroup != nil {
 			s.observeGroup(len(group), fromCache)
 		}
+		// minRev is the least revision of home a read may return: past
+		// the one a compare-and-set failed on, so that a follower behind
+		// it is not taken for an answer.
+		var minRev uint64
 		for range maxAttempts {
+			// seen holds the idempotency records read with the Doc.
+			var seen map[string]entry
 			if !fromCache {
 				m := s.docs.mark()
-				e, err := s.state.get(ctx, home)
+				e, read, err := s.readDoc(ctx, home, minRev, group)
 				if err != nil {
 					return err
 				}
+				seen = read
 				if !e.live {
 					alone = allOf(group)
 					return nil
@@ -231,16 +238,36 @@ func (s *Store) decideGroup(home string, group []*ask) {
 			var added map[string]Seen
 			var unread bool
 			var err error
-			added, alone, unread, err = decideAll(home, group, &work, nil, res)
+			added, alone, unread, err = decideAll(home, group, &work, seen, res)
 			if err != nil {
 				return err
 			}
-			if unread {
+			if unread { // seen is nil: the Doc came from the cache
 				// The idempotency records are read after the Doc they are
 				// decided with: see pending.go.
-				seen, err := s.readSeen(ctx, home, cur.rev, group)
+				m := s.docs.mark()
+				now, seen, err := s.readSeen(ctx, home, cur.rev, group)
 				if err != nil {
 					return err
+				}
+				if now.rev > cur.rev {
+					// Another replica wrote the Doc since: decide against
+					// the Doc the read found, for which the records read
+					// with it are current, rather than against one whose
+					// compare-and-set would fail.
+					if !now.live {
+						alone = allOf(group)
+						return nil
+					}
+					doc, err := DecodeDoc(now.value)
+					if err != nil {
+						return fmt.Errorf("state %s: %w", home, err)
+					}
+					cur = cached[Doc]{v: doc, rev: now.rev, at: time.Now()}
+					s.docs.fill(home, doc, now.rev, m)
+					if s.observeConflict != nil {
+						s.observeConflict(false)
+					}
 				}
 				work = cur.v.clone()
 				if added, alone, _, err = decideAll(home, group, &work, seen, res); err != nil {
@@ -249,7 +276,7 @@ func (s *Store) decideGroup(home string, group []*ask) {
 			}
 			if added == nil {
 				if fromCache && time.Since(cur.at) > stateFresh {
-					fromCache = false
+					fromCache, minRev = false, cur.rev
 					continue
 				}
 				return nil
@@ -263,7 +290,10 @@ func (s *Store) decideGroup(home string, group []*ask) {
 			m := s.docs.mark()
 			seq, err := s.state.commitSeq(ctx, write{key: home, value: b, rev: cur.rev, cached: true})
 			if errors.Is(err, errRevision) {
-				fromCache = false
+				if s.observeConflict != nil {
+					s.observeConflict(true)
+				}
+				fromCache, minRev = false, cur.rev+1
 				continue
 			}
 			if err != nil {
@@ -391,20 +421,41 @@ func decideAll(home string, group []*ask, work *Doc, seen map[string]entry, res 
 
 // readSeen reads the idempotency record of every ask of group that has an
 // idempotency key, all at once, from a server that holds Doc home at
-// revision rev or later: the Doc the group is decided against. A record
-// copied out of that Doc was copied before the Doc was written (pending.go),
-// so the read finds it, whichever server answers.
-func (s *Store) readSeen(ctx context.Context, home string, rev uint64, group []*ask) (map[string]entry, error) {
+// revision rev or later, and returns that Doc as the server held it. A
+// record copied out of a Doc was copied before the Doc was written
+// (pending.go), so the read finds every record copied out of the Doc it
+// returns, whichever server answers.
+func (s *Store) readSeen(ctx context.Context, home string, rev uint64, group []*ask) (entry, map[string]entry, error) {
+	pks := idempotencyKeys(group)
+	if len(pks) == 0 {
+		return entry{}, nil, nil
+	}
+	return s.state.lastOf(ctx, home, rev, pks)
+}
+
+// readDoc reads Doc home, at revision minRev or later, and with it, in the
+// same read, the idempotency records of the asks of group that have an
+// idempotency key (readSeen), which are then current for the Doc read; nil
+// when none has.
+func (s *Store) readDoc(ctx context.Context, home string, minRev uint64, group []*ask) (entry, map[string]entry, error) {
+	pks := idempotencyKeys(group)
+	if len(pks) == 0 {
+		e, err := s.state.get(ctx, home)
+		return e, nil, err
+	}
+	return s.state.lastOf(ctx, home, minRev, pks)
+}
+
+// idempotencyKeys returns the entry keys of the idempotency records of the
+// asks of group that have an idempotency key.
+func idempotencyKeys(group []*ask) []string {
 	var pks []string
 	for _, a := range group {
 		if a.requestID != "" {
 			pks = append(pks, idempotencyKey(a.rec.State(), a.requestID))
 		}
 	}
-	if len(pks) == 0 {
-		return nil, nil
-	}
-	return s.state.lastOf(ctx, home, rev, pks)
+	return pks
 }
 
 // latest is the latest time of the asks of a group.

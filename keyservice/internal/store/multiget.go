@@ -27,8 +27,9 @@ const staleRetries = 9
 // including a follower some writes behind; one that holds minRev of fence
 // holds everything written before it, whichever replica wrote it. A stale
 // answer is asked again, then errStale. A key without a message is the
-// zero entry.
-func (b *bucket) lastOf(ctx context.Context, fence string, minRev uint64, keys []string) (map[string]entry, error) {
+// zero entry. It also returns fence's entry as the answering server held
+// it: revision minRev or later, and current for the entries read with it.
+func (b *bucket) lastOf(ctx context.Context, fence string, minRev uint64, keys []string) (entry, map[string]entry, error) {
 	subjects := make([]string, 0, len(keys)+1)
 	subjects = append(subjects, b.subject(fence))
 	for _, k := range keys {
@@ -38,7 +39,7 @@ func (b *bucket) lastOf(ctx context.Context, fence string, minRev uint64, keys [
 		MultiLast []string `json:"multi_last"`
 	}{subjects})
 	if err != nil {
-		return nil, err
+		return entry{}, nil, err
 	}
 	for attempt := range staleRetries + 1 {
 		if attempt > 0 {
@@ -46,24 +47,25 @@ func (b *bucket) lastOf(ctx context.Context, fence string, minRev uint64, keys [
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return nil, fmt.Errorf("read %s/%s: %w", b.name, fence, ctx.Err())
+				return entry{}, nil, fmt.Errorf("read %s/%s: %w", b.name, fence, ctx.Err())
 			case <-t.C:
 			}
 		}
 		got, err := b.multiLast(ctx, req, len(subjects))
 		if err != nil {
-			return nil, fmt.Errorf("read %s/%s: %w", b.name, fence, err)
+			return entry{}, nil, fmt.Errorf("read %s/%s: %w", b.name, fence, err)
 		}
-		if got[b.subject(fence)].rev < minRev {
+		at := got[b.subject(fence)]
+		if at.rev < minRev {
 			continue
 		}
 		out := make(map[string]entry, len(keys))
 		for _, k := range keys {
 			out[k] = got[b.subject(k)]
 		}
-		return out, nil
+		return at, out, nil
 	}
-	return nil, fmt.Errorf("read %s/%s at revision %d: %w", b.name, fence, minRev, errStale)
+	return entry{}, nil, fmt.Errorf("read %s/%s at revision %d: %w", b.name, fence, minRev, errStale)
 }
 
 // multiLast sends one multi_last direct get and gathers its answer, by

@@ -35,9 +35,12 @@ func TestLastOf(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	got, err := b.lastOf(ctx, "k.fence", fence, []string{"p.a", "p.b", "p.c"})
+	at, got, err := b.lastOf(ctx, "k.fence", fence, []string{"p.a", "p.b", "p.c"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !at.live || at.rev != fence || string(at.value) != `{}` {
+		t.Errorf("fence = %+v, want live at %d", at, fence)
 	}
 	if e := got["p.a"]; !e.live || e.rev != revA || string(e.value) != `{"at":1}` {
 		t.Errorf("p.a = %+v, want live at %d", e, revA)
@@ -52,29 +55,39 @@ func TestLastOf(t *testing.T) {
 		t.Errorf("got %d entries, want the 3 asked", len(got))
 	}
 
+	// The fence written again since the revision asked: the answer
+	// carries it as the answering server holds it now.
+	fence2, err := b.commitSeq(ctx, write{key: "k.fence", value: []byte(`{"v":2}`), rev: fence})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at, _, err := b.lastOf(ctx, "k.fence", fence, []string{"p.a"}); err != nil || at.rev != fence2 || string(at.value) != `{"v":2}` {
+		t.Errorf("fence rewritten: %+v %v, want it at %d", at, err, fence2)
+	}
+
 	// A fence nobody has stored yet: every answer is stale.
 	start := time.Now()
-	if _, err := b.lastOf(ctx, "k.fence", fence+1, []string{"p.a"}); !errors.Is(err, errStale) {
+	if _, _, err := b.lastOf(ctx, "k.fence", fence2+1, []string{"p.a"}); !errors.Is(err, errStale) {
 		t.Fatalf("read ahead of every server: %v, want errStale", err)
 	}
 	if waited := time.Since(start); waited < 40*time.Millisecond {
 		t.Errorf("gave up after %v, without waiting for the servers to catch up", waited)
 	}
 	// Nor does a fence with no message at all prove anything.
-	if _, err := b.lastOf(ctx, "k.none", 1, []string{"p.a"}); !errors.Is(err, errStale) {
+	if _, _, err := b.lastOf(ctx, "k.none", 1, []string{"p.a"}); !errors.Is(err, errStale) {
 		t.Fatalf("read fenced on a missing entry: %v, want errStale", err)
 	}
 	// A cancelled read stops.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := b.lastOf(cctx, "k.fence", fence, []string{"p.a"}); !errors.Is(err, context.Canceled) {
+	if _, _, err := b.lastOf(cctx, "k.fence", fence, []string{"p.a"}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled read: %v", err)
 	}
 	// Closing the store ends the subscription; a read after subscribes again.
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := b.lastOf(ctx, "k.fence", fence, []string{"p.a"}); err != nil || got["p.a"].rev != revA {
+	if _, got, err := b.lastOf(ctx, "k.fence", fence, []string{"p.a"}); err != nil || got["p.a"].rev != revA {
 		t.Fatalf("read after Close: %+v %v", got, err)
 	}
 }

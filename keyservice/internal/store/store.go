@@ -113,6 +113,9 @@ type Store struct {
 	// observeGroup, when set, is told each group's size and whether it
 	// started from the cached Doc; see WithGroupObserver.
 	observeGroup func(size int, cached bool)
+	// observeConflict, when set, is told each time a group finds its Doc
+	// written by another replica; see WithConflictObserver.
+	observeConflict func(failedWrite bool)
 	// copies tracks the idempotency records being copied out of Docs
 	// (pending.go); noCopies stops copying them.
 	copies   copies
@@ -143,13 +146,14 @@ func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Store, 
 	}
 	s := &Store{
 		keys: keys, state: state,
-		records:      newCache[recordEntry](cacheEntries, cacheMaxAge),
-		identities:   newCache[identityEntry](cacheEntries, cacheMaxAge),
-		docs:         newCache[Doc](cacheEntries, cacheMaxAge),
-		groups:       make(map[string][]*ask),
-		leaders:      make(chan leadJob),
-		observeGroup: o.observeGroup,
-		noCopies:     o.noCopies,
+		records:         newCache[recordEntry](cacheEntries, cacheMaxAge),
+		identities:      newCache[identityEntry](cacheEntries, cacheMaxAge),
+		docs:            newCache[Doc](cacheEntries, cacheMaxAge),
+		groups:          make(map[string][]*ask),
+		leaders:         make(chan leadJob),
+		observeGroup:    o.observeGroup,
+		observeConflict: o.observeConflict,
+		noCopies:        o.noCopies,
 	}
 	keys.touched = s.keysTouched
 	state.touched = s.docs.forget
@@ -163,8 +167,9 @@ func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Store, 
 type Option func(*options)
 
 type options struct {
-	replicas     int
-	observeGroup func(size int, cached bool)
+	replicas        int
+	observeGroup    func(size int, cached bool)
+	observeConflict func(failedWrite bool)
 	// noCopies leaves idempotency records pending in their Docs, as a
 	// replica that dies before copying them would (tests only).
 	noCopies bool
@@ -180,6 +185,16 @@ func WithReplicas(n int) Option { return func(o *options) { o.replicas = n } }
 // metrics). f runs on the verification path: it must be quick.
 func WithGroupObserver(f func(size int, cached bool)) Option {
 	return func(o *options) { o.observeGroup = f }
+}
+
+// WithConflictObserver has f told each time a group of verifications finds
+// that another replica wrote its Doc since this one cached it: through its
+// compare-and-set failing (failedWrite: the group reads the Doc and
+// decides again), or through the read of its idempotency records, which
+// fetches the Doc too (the group decides on that Doc, without a failed
+// write). For metrics; f runs on the verification path: it must be quick.
+func WithConflictObserver(f func(failedWrite bool)) Option {
+	return func(o *options) { o.observeConflict = f }
 }
 
 // tag turns any strings into a fixed-length KV key token.
