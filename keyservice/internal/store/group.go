@@ -223,16 +223,11 @@ func (s *Store) decideGroup(home string, group []*ask) {
 					return err
 				}
 				seen = read
-				if !e.live {
+				var live bool
+				if cur, live, err = s.docRead(home, e, m); err != nil || !live {
 					alone = allOf(group)
-					return nil
+					return err
 				}
-				doc, err := DecodeDoc(e.value)
-				if err != nil {
-					return fmt.Errorf("state %s: %w", home, err)
-				}
-				cur = cached[Doc]{v: doc, rev: e.rev, at: time.Now()}
-				s.docs.fill(home, doc, e.rev, m)
 			}
 			work := cur.v.clone()
 			var added map[string]Seen
@@ -255,16 +250,11 @@ func (s *Store) decideGroup(home string, group []*ask) {
 					// the Doc the read found, for which the records read
 					// with it are current, rather than against one whose
 					// compare-and-set would fail.
-					if !now.live {
+					var live bool
+					if cur, live, err = s.docRead(home, now, m); err != nil || !live {
 						alone = allOf(group)
-						return nil
+						return err
 					}
-					doc, err := DecodeDoc(now.value)
-					if err != nil {
-						return fmt.Errorf("state %s: %w", home, err)
-					}
-					cur = cached[Doc]{v: doc, rev: now.rev, at: time.Now()}
-					s.docs.fill(home, doc, now.rev, m)
 					if s.observeConflict != nil {
 						s.observeConflict(false)
 					}
@@ -417,6 +407,21 @@ func decideAll(home string, group []*ask, work *Doc, seen map[string]entry, res 
 		}
 	}
 	return added, alone, unread, nil
+}
+
+// docRead decodes e, Doc home as a read that began at mark m found it,
+// and caches it; live is false when there is no Doc (deleted, or moved
+// along with its key: the group's asks are then verified alone).
+func (s *Store) docRead(home string, e entry, m uint64) (cur cached[Doc], live bool, err error) {
+	if !e.live {
+		return cur, false, nil
+	}
+	doc, err := DecodeDoc(e.value)
+	if err != nil {
+		return cur, false, fmt.Errorf("state %s: %w", home, err)
+	}
+	s.docs.fill(home, doc, e.rev, m)
+	return cached[Doc]{v: doc, rev: e.rev, at: time.Now()}, true, nil
 }
 
 // readSeen reads the idempotency record of every ask of group that has an
