@@ -241,7 +241,7 @@ func (s *Store) decideGroup(home string, group []*ask) {
 				// The idempotency records are read after the Doc they are
 				// decided with: see pending.go.
 				m := s.docs.mark()
-				now, seen, err := s.readSeen(ctx, home, cur.rev, group)
+				now, seen, err := s.readDoc(ctx, home, cur.rev, group)
 				if err != nil {
 					return err
 				}
@@ -424,24 +424,12 @@ func (s *Store) docRead(home string, e entry, m uint64) (cur cached[Doc], live b
 	return cached[Doc]{v: doc, rev: e.rev, at: time.Now()}, true, nil
 }
 
-// readSeen reads the idempotency record of every ask of group that has an
-// idempotency key, all at once, from a server that holds Doc home at
-// revision rev or later, and returns that Doc as the server held it. A
-// record copied out of a Doc was copied before the Doc was written
-// (pending.go), so the read finds every record copied out of the Doc it
-// returns, whichever server answers.
-func (s *Store) readSeen(ctx context.Context, home string, rev uint64, group []*ask) (entry, map[string]entry, error) {
-	pks := idempotencyKeys(group)
-	if len(pks) == 0 {
-		return entry{}, nil, nil
-	}
-	return s.state.lastOf(ctx, home, rev, pks)
-}
-
-// readDoc reads Doc home, at revision minRev or later, and with it, in the
-// same read, the idempotency records of the asks of group that have an
-// idempotency key (readSeen), which are then current for the Doc read; nil
-// when none has.
+// readDoc reads Doc home and, when an ask of group has an idempotency key,
+// in the same read the records of all their idempotency keys, from a
+// server that holds the Doc at revision minRev or later; the records are
+// nil when none has. A record copied out of a Doc was copied before the
+// Doc was written (pending.go), so the read finds every record copied out
+// of the Doc it returns, whichever server answers.
 func (s *Store) readDoc(ctx context.Context, home string, minRev uint64, group []*ask) (entry, map[string]entry, error) {
 	pks := idempotencyKeys(group)
 	if len(pks) == 0 {
