@@ -80,10 +80,10 @@ func (c *Client) WithLogger(log *slog.Logger) *Client {
 // error; errors are ErrUnavailable or a *contracts.Error from keyservice.
 //
 // When the verification has an idempotency key and fails without a
-// decided answer (ErrUnavailable, UNAVAILABLE from keyservice among them,
-// or INTERNAL or TIMEOUT from keyservice),
-// Verify also starts undoing whatever it may have charged: see the
-// package doc. The caller must treat such a verification as refused.
+// decided answer (ErrUnavailable, which an UNAVAILABLE reply is too, or
+// INTERNAL or TIMEOUT from keyservice), Verify also starts undoing
+// whatever it may have charged: see the package doc. The caller must
+// treat such a verification as refused.
 func (c *Client) Verify(ctx context.Context, req contracts.VerifyKeyRequest) (contracts.VerifyKeyResponse, error) {
 	var resp contracts.VerifyKeyResponse
 	err := c.Call(ctx, contracts.SubjectKeysVerify, req, &resp)
